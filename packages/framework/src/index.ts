@@ -1,0 +1,5 @@
+/**
+ * kopf-ts: Kubernetes operators as a few decorated TypeScript handlers.
+ * @packageDocumentation
+ */
+export {};
