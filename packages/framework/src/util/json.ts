@@ -400,3 +400,9 @@ export function pyString(s: string): string {
   }
   return `${out}"`;
 }
+
+/** A JSON value as text for messages and keys: strings as they are, null/absent as ''. */
+export function textOf(value: JsonValue | undefined): string {
+  if (value === undefined || value === null) return '';
+  return typeof value === 'object' ? dumpJson(value) : String(value);
+}
