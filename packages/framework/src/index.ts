@@ -1,5 +1,35 @@
 /**
  * kopf-ts: Kubernetes operators as a few decorated TypeScript handlers.
+ *
+ * ```ts
+ * import { on, TemporaryError, PermanentError, adopt } from 'kopf-ts';
+ * on.create('psqls.test.com', async function create_fn({ spec, logger }) { ... });
+ * ```
  * @packageDocumentation
  */
-export {};
+export { adopt, type Adoptable } from './api/adopt.ts';
+export { on, type MethodDecorator, type Registrar } from './api/on.ts';
+export type {
+  DiffItem,
+  EventContext,
+  HandlerContext,
+  KubeObject,
+  Memo,
+  ObjectContext,
+  ObjectMeta,
+  ResourceInfo,
+} from './registry/context.ts';
+export { PermanentError, TemporaryError } from './registry/errors.ts';
+export {
+  ABSENT,
+  PRESENT,
+  type ErrorsMode,
+  type HandlerOptions,
+  type MetaFilter,
+  type Reason,
+  type ResourceSpec,
+} from './registry/registry.ts';
+export { Operator, type OperatorEvents, type OperatorOptions } from './runtime/operator.ts';
+export type { ConnectionInfo, CredentialsSource } from './kube/credentials.ts';
+export type { JsonObject, JsonValue } from './util/json.ts';
+export type { Logger } from './util/logging.ts';

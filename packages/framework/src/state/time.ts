@@ -11,7 +11,7 @@ export function formatTime(time: Date): string {
   return `${iso.slice(0, 23)}000+00:00`;
 }
 
-const ISO = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?(Z|[+-]\d{2}:?\d{2})?$/;
+const ISO = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6})\d*)?(Z|[+-]\d{2}:?\d{2})?$/;
 
 /** Parses Kopf's stored times, aware or naive (naive ones are UTC); undefined if malformed. */
 export function parseTime(text: string): Date | undefined {
@@ -26,4 +26,18 @@ export function parseTime(text: string): Date | undefined {
     time -= sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2))) * 60_000;
   }
   return new Date(time);
+}
+
+/**
+ * A stored time as Kopf writes it back after reading it: six fraction digits (cut, not
+ * rounded), `Z` as `+00:00`, other offsets kept, naive times kept naive. Undefined if malformed.
+ */
+export function normalizeTime(text: string): string | undefined {
+  const m = ISO.exec(text);
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, s, frac = '', zone] = m;
+  let offset = '';
+  if (zone === 'Z') offset = '+00:00';
+  else if (zone) offset = zone.includes(':') ? zone : `${zone.slice(0, 3)}:${zone.slice(3)}`;
+  return `${y}-${mo}-${d}T${h}:${mi}:${s}.${frac.padEnd(6, '0')}${offset}`;
 }

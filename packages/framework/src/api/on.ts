@@ -1,0 +1,186 @@
+/**
+ * `on.*`: registering handlers, as plain calls or as method decorators.
+ *
+ * ```ts
+ * on.create('psqls.test.com', createFn);                       // plain call
+ *
+ * class PsqlOperator {
+ *   @on.create('psqls.test.com')                               // TC39 decorator
+ *   async create_fn({ spec, logger }: HandlerContext) { ... }
+ * }
+ * new PsqlOperator();
+ * ```
+ *
+ * Decorated methods are registered when the class is defined (so `kopf-ts generate` sees them
+ * without running anything). Static methods are called on the class. Instance methods are
+ * called on the first instance of the class that is constructed: create it yourself (e.g. at
+ * module level, where you can pass it dependencies); a handler that fires before any instance
+ * exists fails with an error that says so. With TypeScript's legacy `experimentalDecorators`
+ * (NestJS-style code bases), the class is instantiated with no arguments on first use instead,
+ * since legacy decorators cannot observe construction; the handler ids are also recorded with
+ * `reflect-metadata` under `kopf-ts:handlers` on the class.
+ */
+import 'reflect-metadata';
+import type { EventContext, HandlerContext } from '../registry/context.ts';
+import { addHandler, type HandlerOptions, type Reason, type ResourceSpec } from '../registry/registry.ts';
+
+type Fn<C> = (context: C) => unknown;
+
+/** A decorator usable as a TC39 (standard) or a legacy (`experimentalDecorators`) method decorator. */
+export interface MethodDecorator {
+  (value: (...args: never[]) => unknown, context: ClassMethodDecoratorContext): void;
+  (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): void;
+}
+
+/**
+ * Registers with a function, or (without one) returns a method decorator. Annotate the
+ * context to type `spec` and `status`: `({ spec }: HandlerContext<PsqlSpec>) => ...`.
+ */
+export interface Registrar<C> {
+  <Ctx extends C>(resource: ResourceSpec, fn: Fn<Ctx>, options?: HandlerOptions<Ctx>): Fn<Ctx>;
+  (resource: ResourceSpec, options?: HandlerOptions<C>): MethodDecorator;
+}
+
+// The widest context a handler may declare: any spec and status types.
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type AnyHandlerContext = HandlerContext<any, any>;
+type AnyEventContext = EventContext<any, any>;
+/* eslint-enable @typescript-eslint/no-explicit-any */
+
+function originOf(): string | undefined {
+  const line = new Error().stack?.split('\n')[4];
+  return line?.trim().replace(/^at\s+/, '');
+}
+
+/** Who a decorated method is called on, once known. */
+interface Binding {
+  target?: object;
+  factory?: () => object;
+  method: (...args: unknown[]) => unknown;
+  describe: string;
+}
+
+function bound(binding: Binding): (context: never) => unknown {
+  return (context) => {
+    if (!binding.target && binding.factory) binding.target = binding.factory();
+    if (!binding.target) {
+      throw new Error(
+        `${binding.describe} is an instance method, but no instance of its class was created. Create one (e.g. \`new MyOperator()\` in the operator file), or make the method static.`,
+      );
+    }
+    return binding.method.call(binding.target, context);
+  };
+}
+
+function makeRegistrar<C>(
+  name: string,
+  register: (
+    resource: ResourceSpec,
+    fn: Fn<never>,
+    id: string,
+    options: HandlerOptions<never>,
+    origin?: string,
+  ) => void,
+): Registrar<C> {
+  function registrar(
+    resource: ResourceSpec,
+    fnOrOptions?: unknown,
+    maybeOptions?: HandlerOptions<C>,
+  ): unknown {
+    const origin = originOf();
+    if (typeof fnOrOptions === 'function') {
+      const fn = fnOrOptions as Fn<never>;
+      const options = (maybeOptions ?? {}) as HandlerOptions<never>;
+      const id = options.id ?? fn.name;
+      if (!id)
+        throw new Error(
+          `on.${name}(${JSON.stringify(resource)}, fn): the function has no name; give the handler an id: { id: '...' }.`,
+        );
+      register(resource, fn, id, options, origin);
+      return fn;
+    }
+    const options = (fnOrOptions ?? {}) as HandlerOptions<never>;
+    return function decorator(
+      valueOrTarget: unknown,
+      contextOrKey: unknown,
+      descriptor?: PropertyDescriptor,
+    ): void {
+      if (typeof contextOrKey === 'object' && contextOrKey !== null && 'kind' in contextOrKey) {
+        // Standard (TC39) decorator.
+        const context = contextOrKey as DecoratorContext;
+        if (context.kind !== 'method') {
+          throw new Error(
+            `@on.${name}(...) decorates methods, not a ${context.kind} (detected a standard TC39 decorator on '${String(context.name)}').`,
+          );
+        }
+        const methodName = String(context.name);
+        const binding: Binding = {
+          method: valueOrTarget as Binding['method'],
+          describe: `Handler '${options.id ?? methodName}' (method '${methodName}')`,
+        };
+        context.addInitializer(function (this: unknown) {
+          binding.target ??= this as object;
+        });
+        register(resource, bound(binding), options.id ?? methodName, options, origin);
+        return;
+      }
+      if (
+        (typeof contextOrKey === 'string' || typeof contextOrKey === 'symbol') &&
+        descriptor &&
+        typeof descriptor.value === 'function'
+      ) {
+        // Legacy `experimentalDecorators` decorator: target is the prototype (or the class for static methods).
+        const methodName = String(contextOrKey);
+        const isStatic = typeof valueOrTarget === 'function';
+        const ctor = (
+          isStatic ? valueOrTarget : (valueOrTarget as { constructor: new () => object }).constructor
+        ) as new () => object;
+        const binding: Binding = {
+          method: descriptor.value as Binding['method'],
+          describe: `Handler '${options.id ?? methodName}' (method '${methodName}' of ${ctor.name})`,
+          target: isStatic ? ctor : undefined,
+          factory: isStatic ? undefined : () => new ctor(),
+        };
+        const id = options.id ?? methodName;
+        register(resource, bound(binding), id, options, origin);
+        const ids = (Reflect.getMetadata('kopf-ts:handlers', ctor) as string[] | undefined) ?? [];
+        Reflect.defineMetadata('kopf-ts:handlers', [...ids, id], ctor);
+        return;
+      }
+      throw new Error(
+        `@on.${name}(...) must decorate a class method. It was applied to something else ` +
+          `(arguments: ${typeof valueOrTarget}, ${typeof contextOrKey}); neither a standard (TC39) nor a legacy (experimentalDecorators) method decorator call was detected.`,
+      );
+    };
+  }
+  return registrar as Registrar<C>;
+}
+
+function changing<C>(name: string, reasons: Reason[]): Registrar<C> {
+  return makeRegistrar<C>(name, (resource, fn, id, options, origin) => {
+    if (name === 'field' && !options.field)
+      throw new Error(`on.field(...) for handler '${id}' needs the field option: { field: 'spec.size' }.`);
+    addHandler({ kind: 'changing', reasons, resource, fn, id, options, origin });
+  });
+}
+
+/**
+ * Handler registration. Every function takes `(resource, fn, options?)`, or `(resource,
+ * options?)` to give a method decorator. Durations in options are in seconds.
+ */
+export const on = {
+  /** An object was created (no diff-base yet). */
+  create: changing<AnyHandlerContext>('create', ['create']),
+  /** The object's essence changed since it was last handled. */
+  update: changing<AnyHandlerContext>('update', ['update']),
+  /** The object is being deleted; a finalizer holds it until the handler succeeds (unless `optional`). */
+  delete: changing<AnyHandlerContext>('delete', ['delete']),
+  /** The operator (re)started and found the object already handled and unchanged. */
+  resume: changing<AnyHandlerContext>('resume', ['resume']),
+  /** A field (the `field` option) changed: on creation, update, or resume with the field set. */
+  field: changing<AnyHandlerContext>('field', ['create', 'update', 'resume']),
+  /** Every watch event of the resource; nothing is persisted, errors are only logged. */
+  event: makeRegistrar<AnyEventContext>('event', (resource, fn, id, options, origin) =>
+    addHandler({ kind: 'watching', resource, fn, id, options, origin }),
+  ),
+};

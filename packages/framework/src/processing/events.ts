@@ -1,0 +1,94 @@
+/**
+ * Kubernetes Events about handling (success and failure), posted in the background and
+ * rate-limited per object, so `kubectl describe` shows what the operator did.
+ */
+import type { KubeClient } from '../kube/client.ts';
+import { apiVersionOf, type Resource } from '../kube/resources.ts';
+import type { JsonObject } from '../util/json.ts';
+import type { Logger } from '../util/logging.ts';
+
+const PER_OBJECT_PER_MINUTE = 10;
+const MAX_PENDING = 1000;
+const MAX_MESSAGE = 1024;
+
+export type EventType = 'Normal' | 'Warning';
+
+export class EventPoster {
+  private readonly recent = new Map<string, number[]>();
+  private readonly pending: JsonObject[] = [];
+  private running = false;
+
+  constructor(
+    private readonly client: KubeClient,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Queues an Event about `body`; drops it when the object already had too many this minute. */
+  post(resource: Resource, body: JsonObject, type: EventType, reason: string, message: string): void {
+    const metadata = (body.metadata ?? {}) as Record<string, string | undefined>;
+    const key = metadata.uid ?? `${metadata.namespace}/${metadata.name}`;
+    const now = Date.now();
+    const times = (this.recent.get(key) ?? []).filter((t) => now - t < 60_000);
+    if (times.length >= PER_OBJECT_PER_MINUTE || this.pending.length >= MAX_PENDING) return;
+    times.push(now);
+    this.recent.set(key, times);
+    const time = new Date(now).toISOString();
+    const namespace = metadata.namespace ?? 'default';
+    this.pending.push({
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { generateName: `${metadata.name ?? 'object'}.`, namespace },
+      involvedObject: {
+        apiVersion: apiVersionOf(resource),
+        kind: resource.kind,
+        name: metadata.name ?? '',
+        namespace: metadata.namespace ?? '',
+        uid: metadata.uid ?? '',
+        resourceVersion: metadata.resourceVersion ?? '',
+      },
+      type,
+      reason,
+      message: message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE - 3)}...` : message,
+      source: { component: 'kopf' },
+      reportingComponent: 'kopf',
+      reportingInstance: 'kopf-ts',
+      firstTimestamp: time,
+      lastTimestamp: time,
+      count: 1,
+    });
+    if (!this.running) void this.drain();
+  }
+
+  /** Forgets the rate-limit history of objects that are gone. */
+  forget(uid: string): void {
+    this.recent.delete(uid);
+  }
+
+  /** Resolves when everything queued so far has been posted (or failed). */
+  async flush(): Promise<void> {
+    while (this.running || this.pending.length) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true;
+    try {
+      for (let event = this.pending.shift(); event; event = this.pending.shift()) {
+        const namespace = (event.metadata as { namespace: string }).namespace;
+        try {
+          await this.client.request({
+            method: 'POST',
+            path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`,
+            body: event,
+            target: { verb: 'create', resource: 'events.v1', namespace },
+            retry: false,
+          });
+        } catch (error) {
+          // Events are informational: a failure to post one must not disturb handling.
+          this.logger.debug(`Failed to post an event: ${(error as Error).message}`);
+        }
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * Per-object serial queues (after Kopf's `queueing.py` and controller-runtime's work queue):
+ * - one worker per object key (its uid): cycles of one object never overlap and run in order;
+ * - newest state wins: events that arrive during a cycle (or a short batch window) collapse
+ *   into the latest one;
+ * - after a cycle that patched the object, the next cycle waits until the watch has delivered
+ *   that resourceVersion (or a consistency timeout), so it never works on stale state;
+ * - delayed handlers bring the object back after their delay, unless an event comes first;
+ * - a concurrency limit across objects; a worker with nothing to do ends and its queue is
+ *   dropped, so memory follows the live objects only.
+ */
+import type { Logger } from '../util/logging.ts';
+
+/** What a processor reports back about a cycle. */
+export interface CycleOutcome {
+  /** The resourceVersion of our own patch, to wait for. */
+  version?: string;
+  /** Seconds after which to process the object again even without new events. */
+  delay?: number;
+}
+
+export interface QueuedEvent {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  /** The object's resourceVersion. */
+  version: string;
+}
+
+export interface QueueOptions {
+  /** Objects processed at the same time. Default 50. */
+  concurrency?: number;
+  /** Seconds to wait after an event for more of the same object. Default 0.1. */
+  batchWindow?: number;
+  /** Seconds to wait for our own patch to come back through the watch. Default 5. */
+  consistencyTimeout?: number;
+  /** Seconds before retrying a cycle that failed unexpectedly (doubling, at most 60). Default 1. */
+  errorBackoff?: number;
+  /** Awaited before each cycle: e.g. blocks while the operator is paused by peering. */
+  gate?: () => Promise<void>;
+}
+
+interface Queue<E extends QueuedEvent> {
+  latest?: E;
+  /** Versions that arrived while a cycle ran: our own patch may come back before the cycle ends. */
+  arrived: Set<string>;
+  last?: E;
+  expected?: string;
+  expectedSeen: boolean;
+  dueAt?: number;
+  errors: number;
+  wake?: () => void;
+}
+
+/** The object is gone: no point waiting for our patch to come back. (A function: the queue changes while we wait.) */
+function gone(queue: Queue<QueuedEvent>): boolean {
+  return queue.latest?.type === 'DELETED';
+}
+
+export class ObjectQueues<E extends QueuedEvent> {
+  private readonly queues = new Map<string, Queue<E>>();
+  private readonly workers = new Set<Promise<void>>();
+  private readonly options: Required<Omit<QueueOptions, 'gate'>> & Pick<QueueOptions, 'gate'>;
+  private active = 0;
+  private readonly slots: Array<() => void> = [];
+  private stopping = false;
+
+  constructor(
+    private readonly processor: (key: string, event: E) => Promise<CycleOutcome>,
+    private readonly logger: Logger,
+    options: QueueOptions = {},
+  ) {
+    const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+    this.options = { concurrency: 50, batchWindow: 0.1, consistencyTimeout: 5, errorBackoff: 1, ...given };
+  }
+
+  /** Objects with a live queue. */
+  get size(): number {
+    return this.queues.size;
+  }
+
+  /** Hands an event to its object's queue (creating the queue and its worker if needed). */
+  push(key: string, event: E): void {
+    if (this.stopping) return;
+    let queue = this.queues.get(key);
+    if (queue) {
+      queue.latest = event;
+      queue.arrived.add(event.version);
+      if (queue.expected !== undefined && event.version === queue.expected) queue.expectedSeen = true;
+      queue.wake?.();
+      return;
+    }
+    queue = { latest: event, arrived: new Set(), expectedSeen: false, errors: 0 };
+    this.queues.set(key, queue);
+    const worker = this.work(key, queue).finally(() => this.workers.delete(worker));
+    this.workers.add(worker);
+  }
+
+  /** Stops taking events and waits (up to `timeout` seconds) for running cycles to finish. */
+  async stop(timeout = 30): Promise<boolean> {
+    this.stopping = true;
+    for (const queue of this.queues.values()) queue.wake?.();
+    for (const release of this.slots.splice(0)) release();
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      Promise.all([...this.workers]).then(() => true),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeout * 1000))),
+    ]);
+    clearTimeout(timer);
+    return finished;
+  }
+
+  /** Resolves when no queue has anything to do right now (tests, graceful handovers). */
+  async idle(): Promise<void> {
+    while ([...this.queues.values()].some((q) => q.latest || this.active))
+      await new Promise((r) => setTimeout(r, 20));
+  }
+
+  /** Waits until woken by a new event, or for `ms` (if given). */
+  private wait(queue: Queue<E>, ms?: number): Promise<void> {
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      queue.wake = () => {
+        clearTimeout(timer);
+        queue.wake = undefined;
+        resolve();
+      };
+      if (ms !== undefined) timer = setTimeout(() => queue.wake?.(), Math.max(0, ms));
+    });
+  }
+
+  private async acquire(): Promise<void> {
+    while (this.active >= this.options.concurrency && !this.stopping)
+      await new Promise<void>((r) => this.slots.push(r));
+    this.active++;
+  }
+
+  private release(): void {
+    this.active--;
+    this.slots.shift()?.();
+  }
+
+  private async work(key: string, queue: Queue<E>): Promise<void> {
+    try {
+      while (!this.stopping) {
+        if (!queue.latest) {
+          if (queue.dueAt === undefined) break; // nothing to do: the queue ends
+          await this.wait(queue, queue.dueAt - Date.now());
+          if (this.stopping) break;
+          if (!queue.latest && Date.now() < queue.dueAt) continue;
+        }
+        if (queue.latest && this.options.batchWindow > 0)
+          await this.wait(queue, this.options.batchWindow * 1000);
+        // Consistency: wait for our own last patch to come back before working on the object again.
+        if (queue.expected !== undefined && !queue.expectedSeen && !gone(queue)) {
+          const deadline = Date.now() + this.options.consistencyTimeout * 1000;
+          while (!queue.expectedSeen && Date.now() < deadline && !this.stopping && !gone(queue)) {
+            await this.wait(queue, deadline - Date.now());
+          }
+          if (!queue.expectedSeen)
+            this.logger.debug(
+              `Object ${key}: our patch (version ${queue.expected}) did not come back in time; going on.`,
+            );
+        }
+        const event = queue.latest ?? queue.last;
+        if (!event || this.stopping) break;
+        queue.latest = undefined;
+        queue.arrived.clear();
+        queue.last = event;
+        queue.dueAt = undefined;
+        await this.options.gate?.();
+        await this.acquire();
+        if (this.stopping) {
+          this.release();
+          break;
+        }
+        let outcome: CycleOutcome = {};
+        try {
+          outcome = await this.processor(key, event);
+          queue.errors = 0;
+        } catch (error) {
+          queue.errors++;
+          const delay = Math.min(60, this.options.errorBackoff * 2 ** (queue.errors - 1));
+          this.logger.error(
+            { err: error },
+            `Processing of ${key} failed; retrying in ${delay}s: ${(error as Error).message}`,
+          );
+          outcome = { delay };
+        } finally {
+          this.release();
+        }
+        queue.expected = outcome.version;
+        queue.expectedSeen = outcome.version !== undefined && queue.arrived.has(outcome.version);
+        queue.arrived.clear();
+        if (outcome.delay !== undefined) queue.dueAt = Date.now() + outcome.delay * 1000;
+        if (event.type === 'DELETED') break;
+      }
+    } finally {
+      if (this.queues.get(key) === queue) this.queues.delete(key);
+    }
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The one typed object a handler receives. Built by `processing/`, documented for users.
+ */
+import type { JsonObject, JsonValue } from '../util/json.ts';
+import type { Logger } from '../util/logging.ts';
+import type { Reason } from './registry.ts';
+
+/** One change, as Kopf reports it: `[op, path, old, new]`, plain JSON-serialisable. */
+export type DiffItem = readonly [
+  'add' | 'change' | 'remove',
+  readonly string[],
+  JsonValue | null,
+  JsonValue | null,
+];
+
+/** Object metadata as handlers see it. */
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid: string;
+  resourceVersion?: string;
+  generation?: number;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  finalizers?: string[];
+  ownerReferences?: Array<{
+    apiVersion: string;
+    kind: string;
+    name: string;
+    uid: string;
+    controller?: boolean;
+    blockOwnerDeletion?: boolean;
+  }>;
+  [key: string]: JsonValue | undefined;
+}
+
+/** A Kubernetes object as handlers see it. */
+export interface KubeObject<Spec = JsonObject, Status = JsonObject> {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  spec?: Spec;
+  status?: Status;
+  [key: string]: unknown;
+}
+
+/** The handled resource. */
+export interface ResourceInfo {
+  group: string;
+  version: string;
+  plural: string;
+  kind: string;
+  namespaced: boolean;
+}
+
+/** A per-object, in-memory store that lives as long as the operator process. */
+export type Memo = Record<string, unknown>;
+
+/** What every resource handler receives. */
+export interface ObjectContext<Spec = JsonObject, Status = JsonObject> {
+  body: KubeObject<Spec, Status>;
+  spec: Spec;
+  meta: ObjectMeta;
+  status: Status;
+  name: string;
+  namespace: string | undefined;
+  uid: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  /** Logs with the `[namespace/name]` prefix. */
+  logger: Logger;
+  /**
+   * A merge patch for this object, sent once at the end of the cycle together with the
+   * framework's own state: e.g. `patch.status = { phase: 'Ready' }`.
+   */
+  patch: JsonObject;
+  memo: Memo;
+  resource: ResourceInfo;
+  /** The handler's `param` option. */
+  param: unknown;
+}
+
+/** What create/update/delete/resume/field handlers receive. */
+export interface HandlerContext<Spec = JsonObject, Status = JsonObject> extends ObjectContext<Spec, Status> {
+  reason: Reason;
+  /** 0 on the first attempt, then 1, 2, … */
+  retry: number;
+  /** When the first attempt started. */
+  started: Date;
+  /** Seconds since `started`. */
+  runtime: number;
+  /** The old and new essence (or field value, for field handlers); undefined for creation. */
+  old: JsonValue | undefined;
+  new: JsonValue | undefined;
+  diff: DiffItem[];
+}
+
+/** What on.event handlers receive: the raw watch event. */
+export interface EventContext<Spec = JsonObject, Status = JsonObject> extends ObjectContext<Spec, Status> {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+}

@@ -1,0 +1,139 @@
+/**
+ * The registry: plain data about what an operator registered — handlers, activities and
+ * resource declarations. Written by `api/`, read by `processing/`, `runtime/` and
+ * `manifests/`. One registry per process, kept on `globalThis`, so that handlers registered
+ * through source files and through built files (or two copies of the package) meet.
+ */
+
+/** A resource as handlers name it: `'psqls.test.com'`, `'psqls.v1.test.com'`, `'psqls'`, or an object. */
+export type ResourceSpec = string | { group?: string; version?: string; plural: string };
+
+/** Why a changing handler is called. */
+export type Reason = 'create' | 'update' | 'delete' | 'resume';
+
+/** How a label or annotation must be: a value, present, absent, or a predicate of the value. */
+export type MetaFilter = string | typeof PRESENT | typeof ABSENT | ((value: string | undefined) => boolean);
+
+/** Marks a label/annotation filter that requires the key to be present (any value). */
+export const PRESENT: unique symbol = Symbol.for('kopf-ts.filter.present');
+/** Marks a label/annotation filter that requires the key to be absent. */
+export const ABSENT: unique symbol = Symbol.for('kopf-ts.filter.absent');
+
+/** What to do with errors other than TemporaryError/PermanentError. */
+export type ErrorsMode = 'temporary' | 'permanent' | 'ignored';
+
+/** Options shared by resource handlers. Durations are in seconds. */
+export interface HandlerOptions<C = never> {
+  /** The handler id: progress annotations and `status.<id>` use it. Defaults to the function's name. */
+  id?: string;
+  /** Only changes of this dotted field (e.g. `spec.size`) trigger the handler; old/new/diff are of this field. */
+  field?: string;
+  /** Only objects whose labels match. */
+  labels?: Record<string, MetaFilter>;
+  /** Only objects whose annotations match. */
+  annotations?: Record<string, MetaFilter>;
+  /** Only when this predicate of the handler's arguments is true. */
+  when?: (context: C) => boolean;
+  /** Attempts before the handler is considered failed. Default: unlimited. */
+  retries?: number;
+  /** Seconds since the first attempt after which the handler is considered failed. */
+  timeout?: number;
+  /** Seconds between retries after an error (default: exponential, 1 s doubling to 60 s). */
+  backoff?: number;
+  /** How to treat errors other than TemporaryError/PermanentError. Default `temporary`. */
+  errors?: ErrorsMode;
+  /** Deletion handlers only: do not block deletion with a finalizer (best effort). */
+  optional?: boolean;
+  /** An arbitrary value passed to the handler as `param` (one function for several registrations). */
+  param?: unknown;
+}
+
+/** A function called with one typed context object. */
+export type HandlerFn<C = never> = (context: C) => unknown;
+
+interface HandlerBase {
+  /** Unique within the resource. */
+  id: string;
+  resource: ResourceSpec;
+  fn: HandlerFn<never>;
+  options: HandlerOptions<never>;
+  /** Where it was registered (file:line), for messages. */
+  origin?: string;
+}
+
+/** on.create / on.update / on.delete / on.resume / on.field handlers. */
+export interface ChangingHandler extends HandlerBase {
+  kind: 'changing';
+  /** The reasons it reacts to. `on.field` handlers react to create, update and resume with a change of the field. */
+  reasons: Reason[];
+}
+
+/** on.event handlers: every watch event, nothing persisted. */
+export interface WatchingHandler extends HandlerBase {
+  kind: 'watching';
+}
+
+export type ResourceHandler = ChangingHandler | WatchingHandler;
+
+/** A custom resource that the operator declares (and `kopf-ts generate` emits a CRD for). */
+export interface ResourceDeclaration {
+  group: string;
+  version: string;
+  kind: string;
+  plural: string;
+  singular?: string;
+  shortNames?: string[];
+  scope: 'Namespaced' | 'Cluster';
+  /** The OpenAPI v3 schema of the whole object (or of `spec`/`status` via `schema.properties`). */
+  schema?: Record<string, unknown>;
+  /** Serve the status subresource. Default true. */
+  statusSubresource?: boolean;
+  /** kubectl columns. */
+  printerColumns?: Array<{ name: string; type: string; jsonPath: string; description?: string }>;
+}
+
+/** What the operator needs on other resources (for RBAC generation), e.g. its children. */
+export interface PermissionDeclaration {
+  group: string;
+  resource: string;
+  verbs: string[];
+}
+
+export interface Registry {
+  handlers: ResourceHandler[];
+  resources: ResourceDeclaration[];
+  permissions: PermissionDeclaration[];
+}
+
+const KEY = Symbol.for('kopf-ts.registry');
+
+/** The process-wide registry. */
+export function registry(): Registry {
+  const holder = globalThis as { [KEY]?: Registry };
+  holder[KEY] ??= { handlers: [], resources: [], permissions: [] };
+  return holder[KEY];
+}
+
+/** Empties the registry (tests that register handlers per test). */
+export function clearRegistry(): void {
+  const r = registry();
+  r.handlers.length = 0;
+  r.resources.length = 0;
+  r.permissions.length = 0;
+}
+
+/** Adds a handler; a duplicate id on the same resource is an error that names both. */
+export function addHandler(handler: ResourceHandler): void {
+  const r = registry();
+  const key = JSON.stringify(handler.resource);
+  const clash = r.handlers.find(
+    (h) => h.kind === handler.kind && h.id === handler.id && JSON.stringify(h.resource) === key,
+  );
+  if (clash) {
+    throw new Error(
+      `A handler with id '${handler.id}' is already registered for ${key}${clash.origin ? ` at ${clash.origin}` : ''}. ` +
+        `Give one of them another id: { id: '...' }.`,
+    );
+  }
+  r.handlers.push(handler);
+}

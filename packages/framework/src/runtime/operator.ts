@@ -1,0 +1,334 @@
+/**
+ * Starts and stops one operator: logs in, resolves the registered resources, starts a
+ * watcher per resource and namespace, feeds per-object queues, processes cycles, and stops
+ * gracefully (watchers first, then running handlers up to a timeout, then pending Events).
+ * Its lifecycle is observable through typed events (eventemitter3).
+ */
+import { EventEmitter } from 'eventemitter3';
+import { authenticate, type LoginOptions } from '../activities/login.ts';
+import { KubeClient } from '../kube/client.ts';
+import type { CredentialsSource } from '../kube/credentials.ts';
+import { Discovery, parseSelector, resourceName, type Resource } from '../kube/resources.ts';
+import {
+  processEvent,
+  type ObjectEvent,
+  type ObjectMemory,
+  type ResourceHandlers,
+} from '../processing/cycle.ts';
+import { EventPoster } from '../processing/events.ts';
+import { ObjectQueues } from '../queueing/queues.ts';
+import type { Reason, Registry, ResourceHandler } from '../registry/registry.ts';
+import { registry as globalRegistry } from '../registry/registry.ts';
+import { DEFAULT_PREFIX, keyConvention } from '../state/keys.ts';
+import { textOf, type JsonObject } from '../util/json.ts';
+import { createLogger, type Logger } from '../util/logging.ts';
+import { watchObjects, type WatchEvent } from '../watching/watcher.ts';
+
+export interface OperatorOptions {
+  /** Namespaces to serve (names or globs like `team-*`). Empty and not `clusterwide`: the context's namespace. */
+  namespaces?: string[];
+  /** Serve all namespaces. */
+  clusterwide?: boolean;
+  /** Credentials; by default the built-in login (in-cluster, else kubeconfig). */
+  credentials?: CredentialsSource;
+  login?: LoginOptions;
+  logger?: Logger;
+  /** The annotations prefix. Default `kopf.zalando.org`. */
+  prefix?: string;
+  /** The finalizer. Default `<prefix>/KopfFinalizerMarker`. */
+  finalizer?: string;
+  /** Objects processed at once. Default 50. */
+  concurrency?: number;
+  /** Seconds to let running handlers finish on stop. Default 30. */
+  stopTimeout?: number;
+  /** Seconds of watch silence after which a stream is re-established. Default 90. */
+  inactivityTimeout?: number;
+  /** Seconds to wait for our own patch to come back through the watch. Default 5. */
+  consistencyTimeout?: number;
+  /** Seconds to wait for more events of an object before handling it. Default 0.1. */
+  batchWindow?: number;
+  /** The handlers; by default the process-wide registry. */
+  registry?: Registry;
+}
+
+/** What a running operator reports. */
+export interface OperatorEvents {
+  /** All resources are watched and their initial lists were dispatched. */
+  ready: () => void;
+  /** A handler ran. */
+  handler: (info: {
+    id: string;
+    reason: Reason;
+    outcome: 'success' | 'temporary' | 'permanent';
+    seconds: number;
+    resource: string;
+  }) => void;
+  /** A watch stream changed state. */
+  watch: (info: {
+    resource: string;
+    namespace?: string;
+    state: 'listing' | 'watching' | 'backoff';
+    error?: Error;
+  }) => void;
+  stopped: () => void;
+}
+
+function globToRegExp(glob: string): RegExp {
+  return new RegExp(
+    `^${glob
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
+}
+
+export class Operator extends EventEmitter<OperatorEvents> {
+  readonly logger: Logger;
+  private readonly abort = new AbortController();
+  private client?: KubeClient;
+  private events?: EventPoster;
+  private queues?: ObjectQueues<ObjectEvent & { version: string }>;
+  private readonly tasks = new Set<Promise<void>>();
+  private readonly watchers = new Map<string, AbortController>();
+  private readonly memories = new Map<string, ObjectMemory>();
+  private stopped?: Promise<void>;
+
+  constructor(private readonly options: OperatorOptions = {}) {
+    super();
+    this.logger = options.logger ?? createLogger();
+  }
+
+  /** Starts the operator; resolves once all its resources are watched and initially listed. */
+  async start(): Promise<void> {
+    const { options, logger } = this;
+    const handlers = (options.registry ?? globalRegistry()).handlers;
+    if (!handlers.length) logger.warn('No handlers are registered: the operator will do nothing.');
+    const credentials = options.credentials ?? (await authenticate(logger, options.login));
+    const client = new KubeClient(credentials);
+    this.client = client;
+    this.events = new EventPoster(client, logger);
+    const prefix = options.prefix ?? DEFAULT_PREFIX;
+    const settings = {
+      convention: keyConvention(prefix),
+      finalizer: options.finalizer ?? `${prefix}/KopfFinalizerMarker`,
+    };
+
+    const groups = await this.resolveResources(client, handlers);
+    const byKey = new Map<string, ResourceHandlers>();
+    for (const g of groups) byKey.set(resourceName(g.resource), g);
+    const events = this.events;
+    this.queues = new ObjectQueues(
+      (key, event) => {
+        const rh = byKey.get(key.slice(0, key.indexOf(' ')))!;
+        const uid = key.slice(key.indexOf(' ') + 1);
+        const memory = this.memoryOf(uid);
+        if (event.type === 'DELETED') {
+          this.memories.delete(uid);
+          this.events?.forget(uid);
+        }
+        const onHandler = (info: Omit<Parameters<OperatorEvents['handler']>[0], 'resource'>) =>
+          this.emit('handler', { ...info, resource: resourceName(rh.resource) });
+        return processEvent({ client, settings, logger, events, onHandler }, rh, event, memory);
+      },
+      logger,
+      {
+        concurrency: options.concurrency,
+        consistencyTimeout: options.consistencyTimeout,
+        batchWindow: options.batchWindow,
+      },
+    );
+
+    const namespaces = await this.namespaces(credentials);
+    const synced: Array<Promise<void>> = [];
+    for (const rh of groups) {
+      if (!rh.resource.namespaced || namespaces === undefined) synced.push(this.startWatcher(rh, undefined));
+      else if (namespaces.every((n) => !/[*?]/.test(n)))
+        for (const ns of namespaces) synced.push(this.startWatcher(rh, ns));
+      else synced.push(this.watchNamespaces(rh, namespaces));
+    }
+    await Promise.race([
+      Promise.all(synced),
+      new Promise((r) => this.abort.signal.addEventListener('abort', r, { once: true })),
+    ]);
+    if (!this.abort.signal.aborted) this.emit('ready');
+  }
+
+  /** Stops watching, lets running handlers finish (up to the stop timeout), then closes. */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      this.logger.info('Stop requested: stopping the watch-streams and letting running handlers finish.');
+      this.abort.abort();
+      for (const controller of this.watchers.values()) controller.abort();
+      const finished = await (this.queues?.stop(this.options.stopTimeout ?? 30) ?? Promise.resolve(true));
+      if (!finished)
+        this.logger.warn(
+          'Some handlers did not finish in time; they are abandoned (their progress is kept for the next start).',
+        );
+      await Promise.all([...this.tasks]);
+      await this.events?.flush();
+      await this.client?.close();
+      this.logger.info('The operator has stopped.');
+      this.emit('stopped');
+    })();
+    return this.stopped;
+  }
+
+  /** The number of objects with a live queue (tests, metrics). */
+  get queued(): number {
+    return this.queues?.size ?? 0;
+  }
+
+  private memoryOf(uid: string): ObjectMemory {
+    let memory = this.memories.get(uid);
+    if (!memory) {
+      memory = { memo: {}, noticedByListing: false, fullyHandledOnce: false };
+      this.memories.set(uid, memory);
+    }
+    return memory;
+  }
+
+  /** The namespaces to serve: undefined for cluster-wide. */
+  private async namespaces(credentials: CredentialsSource): Promise<string[] | undefined> {
+    if (this.options.clusterwide) return undefined;
+    if (this.options.namespaces?.length) return this.options.namespaces;
+    const info = await credentials.current();
+    const ns = info.defaultNamespace || 'default';
+    this.logger.warn(
+      `No namespace was given (--namespace or --all-namespaces): serving the context's namespace '${ns}'.`,
+    );
+    return [ns];
+  }
+
+  private async resolveResources(
+    client: KubeClient,
+    handlers: ResourceHandler[],
+  ): Promise<ResourceHandlers[]> {
+    const discovery = new Discovery(client);
+    const groups = new Map<string, ResourceHandlers>();
+    const specs = new Map<string, ResourceHandler[]>();
+    for (const h of handlers) {
+      const key = JSON.stringify(h.resource);
+      specs.set(key, [...(specs.get(key) ?? []), h]);
+    }
+    for (const list of specs.values()) {
+      const spec = list[0]!.resource;
+      let resource: Resource | undefined;
+      for (let attempt = 0; !this.abort.signal.aborted; attempt++) {
+        resource = await discovery.resolveOne(spec);
+        if (resource) break;
+        if (attempt === 0) {
+          const selector = parseSelector(spec);
+          this.logger.warn(
+            `Resource '${typeof spec === 'string' ? spec : `${selector.plural}.${selector.group ?? ''}`}' is not served by the cluster (is its CRD installed?). Waiting for it.`,
+          );
+        }
+        await new Promise((r) => setTimeout(r, Math.min(10, 1 + attempt) * 1000));
+        discovery.reset();
+      }
+      if (!resource) break;
+      const name = resourceName(resource);
+      const group = groups.get(name) ?? { resource, changing: [], watching: [] };
+      for (const h of list) {
+        if (h.kind === 'changing') group.changing.push(h);
+        else group.watching.push(h);
+      }
+      groups.set(name, group);
+    }
+    return [...groups.values()];
+  }
+
+  /** Serves the namespaces matching globs, as they come and go. */
+  private watchNamespaces(rh: ResourceHandlers, globs: string[]): Promise<void> {
+    const patterns = globs.map(globToRegExp);
+    const namespaces: Resource = {
+      group: '',
+      version: 'v1',
+      plural: 'namespaces',
+      kind: 'Namespace',
+      namespaced: false,
+      subresources: [],
+      verbs: [],
+    };
+    const { promise: synced, resolve: resolveSynced } = Promise.withResolvers<void>();
+    const task = (async () => {
+      const starts: Array<Promise<void>> = [];
+      for await (const event of watchObjects(this.client!, {
+        resource: namespaces,
+        signal: this.abort.signal,
+        logger: this.logger,
+      })) {
+        if (event.type === 'SYNCED') {
+          void Promise.all(starts).then(() => resolveSynced());
+          continue;
+        }
+        const name = textOf((event.object.metadata as JsonObject).name);
+        if (!patterns.some((p) => p.test(name))) continue;
+        const key = `${resourceName(rh.resource)} ${name}`;
+        if (event.type === 'DELETED') this.watchers.get(key)?.abort();
+        else if (!this.watchers.has(key)) starts.push(this.startWatcher(rh, name));
+      }
+    })();
+    this.track(task);
+    return synced;
+  }
+
+  /** Starts a watcher; resolves once its initial list has been dispatched. */
+  private startWatcher(rh: ResourceHandlers, namespace: string | undefined): Promise<void> {
+    const name = resourceName(rh.resource);
+    const key = `${name} ${namespace ?? '*'}`;
+    const controller = new AbortController();
+    this.watchers.set(key, controller);
+    const signal = AbortSignal.any([controller.signal, this.abort.signal]);
+    this.logger.info(
+      `Starting the watch-stream for ${name} ${namespace ? `in '${namespace}'` : 'cluster-wide'}.`,
+    );
+    const { promise: synced, resolve: resolveSynced } = Promise.withResolvers<void>();
+    const task = (async () => {
+      let listing = true;
+      const stream = watchObjects(this.client!, {
+        resource: rh.resource,
+        namespace,
+        signal,
+        logger: this.logger,
+        inactivityTimeout: this.options.inactivityTimeout,
+        onStatus: (s) => this.emit('watch', { resource: name, namespace, ...s }),
+      });
+      for await (const event of stream) {
+        if (event.type !== 'SYNCED') this.dispatch(rh, event, listing);
+        else if (event.initial) {
+          listing = false;
+          resolveSynced();
+        }
+      }
+      resolveSynced();
+      this.watchers.delete(key);
+    })();
+    this.track(task);
+    return synced;
+  }
+
+  /** Routes an object's event to its queue. */
+  private dispatch(
+    rh: ResourceHandlers,
+    event: Exclude<WatchEvent, { type: 'SYNCED' }>,
+    listing: boolean,
+  ): void {
+    const metadata = (event.object.metadata ?? {}) as JsonObject;
+    const uid = textOf(metadata.uid);
+    if (listing) this.memoryOf(uid).noticedByListing = true;
+    this.queues!.push(`${resourceName(rh.resource)} ${uid}`, {
+      type: event.type,
+      object: event.object,
+      version: textOf(metadata.resourceVersion),
+    });
+  }
+
+  private track(task: Promise<void>): void {
+    const tracked = task
+      .catch((error: unknown) =>
+        this.logger.error({ err: error }, `A background task failed: ${(error as Error).message}`),
+      )
+      .finally(() => this.tasks.delete(tracked));
+    this.tasks.add(tracked);
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * Running a kopf-ts operator in-process against the test cluster, with its logs captured, and
+ * the test custom resource `kopftests.kopf-ts.dev`.
+ */
+import { Writable } from 'node:stream';
+import type { TestContext } from 'node:test';
+import type { ClusterInfo } from '../../cluster/cluster.ts';
+import { kubeconfigConnection, staticCredentials } from '../../packages/framework/src/kube/credentials.ts';
+import { Operator, type OperatorOptions } from '../../packages/framework/src/runtime/operator.ts';
+import { createLogger } from '../../packages/framework/src/util/logging.ts';
+import { eventually, kubectl } from './cluster.ts';
+
+/** A namespaced CRD with a status subresource and free-form spec/status. */
+export const TEST_CRD = `
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: kopftests.kopf-ts.dev
+spec:
+  group: kopf-ts.dev
+  names: {kind: KopfTest, plural: kopftests, singular: kopftest, shortNames: [kt]}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+`;
+
+export async function installTestCrd(cluster: ClusterInfo): Promise<void> {
+  await kubectl(cluster, ['apply', '-f', '-'], TEST_CRD);
+  await eventually(
+    'the test CRD is established',
+    async () =>
+      (await kubectl(cluster, [
+        'get',
+        'crd',
+        'kopftests.kopf-ts.dev',
+        '-o',
+        'jsonpath={.status.conditions[?(@.type=="Established")].status}',
+      ])) === 'True',
+  );
+}
+
+export interface RunningOperator {
+  operator: Operator;
+  logs: string[];
+  stop(): Promise<void>;
+}
+
+/** Starts an operator on `namespace` with the admin credentials; stopped after the test. */
+export async function startOperator(
+  t: TestContext,
+  cluster: ClusterInfo,
+  namespace: string,
+  options: OperatorOptions = {},
+): Promise<RunningOperator> {
+  const logs: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      logs.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      if (process.env.KOPF_TS_TEST_LOGS) process.stderr.write(chunk);
+      callback();
+    },
+  });
+  const credentials = staticCredentials(await kubeconfigConnection({ kubeconfig: cluster.kubeconfig }));
+  const operator = new Operator({
+    namespaces: [namespace],
+    credentials,
+    logger: createLogger({ destination, level: 'debug' }),
+    ...options,
+  });
+  await operator.start();
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await operator.stop();
+  };
+  t.after(stop);
+  return { operator, logs, stop };
+}
