@@ -28,7 +28,7 @@ const allowed = {
     'registry',
     'util',
   ],
-  manifests: ['manifests', 'registry', 'state', 'util'],
+  manifests: ['manifests', 'registry', 'state', 'kube', 'util'],
   testing: ['testing', 'runtime', 'registry', 'kube', 'util'],
   cli: ['cli', 'runtime', 'manifests', 'peering', 'registry', 'kube', 'api', 'util'],
   util: ['util'],
@@ -67,7 +67,7 @@ module.exports = {
     tsConfig: { fileName: 'packages/framework/tsconfig.json' },
     enhancedResolveOptions: {
       exportsFields: ['exports'],
-      conditionNames: ['kopf-ts-source', 'import', 'default'],
+      conditionNames: ['import', 'default'],
     },
   },
 };

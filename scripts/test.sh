@@ -30,7 +30,7 @@ fi
 
 t0=$SECONDS
 set +e
-node --conditions=kopf-ts-source --import tsx --test --test-concurrency=2 --test-timeout=600000 "${globs[@]}"
+node --import tsx --test --test-concurrency=2 --test-timeout=600000 "${globs[@]}"
 rc=$?
 set -e
 phase "tests ($tier)" $((SECONDS - t0))

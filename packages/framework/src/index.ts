@@ -8,13 +8,16 @@
  * @packageDocumentation
  */
 export { adopt, type Adoptable } from './api/adopt.ts';
+export { declareAccess, defineResource, type TypedResource } from './api/declarations.ts';
 export { on, type MethodDecorator, type Registrar } from './api/on.ts';
 export type {
+  AnyObject,
   DiffItem,
   EventContext,
   HandlerContext,
   KubeObject,
   Memo,
+  ObjectApi,
   ObjectContext,
   ObjectMeta,
   ResourceInfo,
@@ -26,7 +29,9 @@ export {
   type ErrorsMode,
   type HandlerOptions,
   type MetaFilter,
+  type PermissionDeclaration,
   type Reason,
+  type ResourceDeclaration,
   type ResourceSpec,
 } from './registry/registry.ts';
 export { Operator, type OperatorEvents, type OperatorOptions } from './runtime/operator.ts';

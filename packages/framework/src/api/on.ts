@@ -22,6 +22,7 @@
  */
 import 'reflect-metadata';
 import type { EventContext, HandlerContext } from '../registry/context.ts';
+import type { TypedResource } from './declarations.ts';
 import { addHandler, type HandlerOptions, type Reason, type ResourceSpec } from '../registry/registry.ts';
 
 type Fn<C> = (context: C) => unknown;
@@ -37,9 +38,18 @@ export interface MethodDecorator {
  * context to type `spec` and `status`: `({ spec }: HandlerContext<PsqlSpec>) => ...`.
  */
 export interface Registrar<C> {
+  <Spec, Status>(
+    resource: TypedResource<Spec, Status>,
+    fn: Fn<Retyped<C, Spec, Status>>,
+    options?: HandlerOptions<Retyped<C, Spec, Status>>,
+  ): Fn<Retyped<C, Spec, Status>>;
   <Ctx extends C>(resource: ResourceSpec, fn: Fn<Ctx>, options?: HandlerOptions<Ctx>): Fn<Ctx>;
   (resource: ResourceSpec, options?: HandlerOptions<C>): MethodDecorator;
 }
+
+/** The context of a declared resource: spec and status typed. */
+type Retyped<C, Spec, Status> =
+  C extends EventContext<unknown, unknown> ? EventContext<Spec, Status> : HandlerContext<Spec, Status>;
 
 // The widest context a handler may declare: any spec and status types.
 /* eslint-disable @typescript-eslint/no-explicit-any */

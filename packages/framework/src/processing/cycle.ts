@@ -7,7 +7,14 @@
  */
 import type { KubeClient } from '../kube/client.ts';
 import type { Resource } from '../kube/resources.ts';
-import type { EventContext, HandlerContext, KubeObject, Memo, ObjectContext } from '../registry/context.ts';
+import type {
+  EventContext,
+  HandlerContext,
+  KubeObject,
+  Memo,
+  ObjectApi,
+  ObjectContext,
+} from '../registry/context.ts';
 import type { ChangingHandler, Reason, WatchingHandler } from '../registry/registry.ts';
 import { buildEssence, clearEssence, fetchDiffBase, storeDiffBase } from '../state/diffbase.ts';
 import type { KeyConvention } from '../state/keys.ts';
@@ -50,6 +57,8 @@ export interface ObjectEvent {
 
 export interface CycleEnvironment {
   client: KubeClient;
+  /** The object API handlers get as `api`. */
+  api: ObjectApi;
   settings: ProcessingSettings;
   logger: Logger;
   events: EventPoster;
@@ -89,6 +98,7 @@ function objectContext(
   patch: Patch,
   memo: Memo,
   logger: Logger,
+  api: ObjectApi,
 ): ObjectContext {
   const meta = (body.metadata ?? {}) as JsonObject;
   return {
@@ -104,6 +114,7 @@ function objectContext(
     logger,
     patch,
     memo,
+    api,
     resource: {
       group: resource.group,
       version: resource.version,
@@ -140,7 +151,7 @@ export async function processEvent(
     textOf(meta.name),
   );
   const patch: Patch = {};
-  const base = objectContext(rh.resource, body, patch, memory.memo, logger);
+  const base = objectContext(rh.resource, body, patch, memory.memo, logger, env.api);
 
   for (const handler of rh.watching) {
     if (!filtersMatch(handler, base)) continue;

@@ -55,6 +55,54 @@ export interface ResourceInfo {
   namespaced: boolean;
 }
 
+/** Any Kubernetes object body, for the object API. */
+export interface AnyObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name?: string; namespace?: string; [key: string]: unknown };
+  [key: string]: unknown;
+}
+
+/** The object API that handlers get as `api`: any object by `apiVersion` and `kind`. */
+export interface ObjectApi {
+  /** The object, or undefined if it does not exist. */
+  get<T extends AnyObject = AnyObject>(
+    apiVersion: string,
+    kind: string,
+    name: string,
+    namespace?: string,
+  ): Promise<T | undefined>;
+  list<T extends AnyObject = AnyObject>(
+    apiVersion: string,
+    kind: string,
+    options?: { namespace?: string; labelSelector?: string; fieldSelector?: string },
+  ): Promise<T[]>;
+  /** Creates the object; fails with a 409 ApiError if it exists. */
+  create<T extends AnyObject>(body: T): Promise<T>;
+  /** Server-side apply: creates the object or updates the fields this operator manages (idempotent). */
+  apply<T extends AnyObject>(
+    body: T,
+    options?: { force?: boolean; fieldManager?: string; subresource?: string },
+  ): Promise<T>;
+  /** A merge (default), JSON or strategic patch; undefined if the object does not exist. */
+  patch<T extends AnyObject = AnyObject>(
+    apiVersion: string,
+    kind: string,
+    name: string,
+    namespace: string | undefined,
+    patch: unknown,
+    options?: { type?: 'merge' | 'json' | 'strategic'; subresource?: string },
+  ): Promise<T | undefined>;
+  /** Deletes the object; false if it did not exist. */
+  delete(
+    apiVersion: string,
+    kind: string,
+    name: string,
+    namespace?: string,
+    options?: { propagationPolicy?: 'Foreground' | 'Background' | 'Orphan' },
+  ): Promise<boolean>;
+}
+
 /** A per-object, in-memory store that lives as long as the operator process. */
 export type Memo = Record<string, unknown>;
 
@@ -75,8 +123,10 @@ export interface ObjectContext<Spec = JsonObject, Status = JsonObject> {
    * A merge patch for this object, sent once at the end of the cycle together with the
    * framework's own state: e.g. `patch.status = { phase: 'Ready' }`.
    */
-  patch: JsonObject;
+  patch: Record<string, unknown>;
   memo: Memo;
+  /** Get, list, create, apply, patch and delete other objects (e.g. children). */
+  api: ObjectApi;
   resource: ResourceInfo;
   /** The handler's `param` option. */
   param: unknown;

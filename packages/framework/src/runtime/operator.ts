@@ -7,6 +7,7 @@
 import { EventEmitter } from 'eventemitter3';
 import { authenticate, type LoginOptions } from '../activities/login.ts';
 import { KubeClient } from '../kube/client.ts';
+import { Objects } from '../kube/objects.ts';
 import type { CredentialsSource } from '../kube/credentials.ts';
 import { Discovery, parseSelector, resourceName, type Resource } from '../kube/resources.ts';
 import {
@@ -117,6 +118,7 @@ export class Operator extends EventEmitter<OperatorEvents> {
     const byKey = new Map<string, ResourceHandlers>();
     for (const g of groups) byKey.set(resourceName(g.resource), g);
     const events = this.events;
+    const api = new Objects(client);
     this.queues = new ObjectQueues(
       (key, event) => {
         const rh = byKey.get(key.slice(0, key.indexOf(' ')))!;
@@ -128,7 +130,7 @@ export class Operator extends EventEmitter<OperatorEvents> {
         }
         const onHandler = (info: Omit<Parameters<OperatorEvents['handler']>[0], 'resource'>) =>
           this.emit('handler', { ...info, resource: resourceName(rh.resource) });
-        return processEvent({ client, settings, logger, events, onHandler }, rh, event, memory);
+        return processEvent({ client, api, settings, logger, events, onHandler }, rh, event, memory);
       },
       logger,
       {

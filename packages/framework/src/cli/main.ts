@@ -1,0 +1,190 @@
+/**
+ * The `kopf-ts` command line: `run` an operator from its files with live logs, `generate` its
+ * manifests. Built on commander; nothing else imports this layer.
+ */
+import { readFileSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { stringify } from 'yaml';
+import { generateManifests } from '../manifests/generate.ts';
+import { registry } from '../registry/registry.ts';
+import { Operator } from '../runtime/operator.ts';
+import { createLogger, type LogFormat, type LogLevel } from '../util/logging.ts';
+import { LoadError, loadOperatorFiles, typecheck } from './load.ts';
+
+const own = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function integer(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new InvalidArgumentError('Not an integer.');
+  return n;
+}
+
+interface RunOptions {
+  namespace?: string[];
+  allNamespaces?: boolean;
+  standalone?: boolean;
+  peering?: string;
+  priority?: number;
+  liveness?: string;
+  metrics?: string;
+  verbose?: boolean;
+  debug?: boolean;
+  quiet?: boolean;
+  logFormat: LogFormat;
+  typecheck?: boolean;
+  kubeconfig?: string;
+  context?: string;
+}
+
+async function run(files: string[], options: RunOptions): Promise<number> {
+  const level: LogLevel = options.debug || options.verbose ? 'debug' : options.quiet ? 'warn' : 'info';
+  const logger = createLogger({ format: options.logFormat, level });
+  const unavailable = (['peering', 'priority', 'liveness', 'metrics'] as const).filter(
+    (o) => options[o] !== undefined,
+  );
+  if (unavailable.length) {
+    logger.error(
+      `--${unavailable.join(', --')}: not available in kopf-ts ${own.version} yet; run without (standalone).`,
+    );
+    return 2;
+  }
+  if (options.typecheck) {
+    const problems = await typecheck(files);
+    if (problems.length) {
+      for (const p of problems) process.stderr.write(`${p}\n`);
+      logger.error(`Type-checking found ${problems.length} problem(s); not starting.`);
+      return 1;
+    }
+  }
+  await loadOperatorFiles(files);
+  logger.info(`Starting kopf-ts ${own.version}.`);
+  const operator = new Operator({
+    logger,
+    namespaces: options.namespace,
+    clusterwide: options.allNamespaces,
+    login: { kubeconfig: options.kubeconfig, context: options.context },
+  });
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      logger.warn(`${signal} again: exiting at once.`);
+      process.exit(130);
+    }
+    logger.info(`${signal} received: stopping (press Ctrl-C again to exit at once).`);
+    void operator.stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const stopped = new Promise<void>((r) => operator.once('stopped', r));
+  try {
+    await operator.start();
+  } catch (error) {
+    logger.error(`The operator could not start: ${(error as Error).message}`);
+    await operator.stop();
+    return 1;
+  }
+  await stopped;
+  return 0;
+}
+
+interface GenerateCliOptions {
+  namespace: string;
+  allNamespaces?: boolean;
+  image: string;
+  name?: string;
+  appDir: string;
+}
+
+async function generate(files: string[], options: GenerateCliOptions): Promise<number> {
+  await loadOperatorFiles(files);
+  const name = options.name ?? defaultName(files[0]!);
+  const docs = generateManifests(registry(), {
+    name,
+    namespace: options.namespace,
+    clusterwide: options.allNamespaces ?? false,
+    image: options.image,
+    files: files.map((f) => `${options.appDir.replace(/\/$/, '')}/${basename(f)}`),
+  });
+  process.stdout.write(docs.map((d) => stringify(d, { lineWidth: 0 })).join('---\n'));
+  return 0;
+}
+
+/** The operator's name from its package (or its folder): `psql-operator`. */
+function defaultName(file: string): string {
+  let dir = dirname(resolve(file));
+  for (;;) {
+    try {
+      const pkg = JSON.parse(readFileSync(resolve(dir, 'package.json'), 'utf8')) as { name?: string };
+      if (pkg.name) return pkg.name.replace(/^@[^/]+\//, '');
+    } catch {
+      // no package.json here
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return basename(dirname(resolve(file))) || 'kopf-operator';
+    dir = parent;
+  }
+}
+
+export function program(): Command {
+  const cli = new Command('kopf-ts')
+    .description('Kubernetes operators in TypeScript, in the style of Kopf.')
+    .version(own.version);
+  cli
+    .command('run')
+    .description('Run an operator from its files, with live logs (Ctrl-C stops it gracefully).')
+    .argument('<files...>', 'operator files (.ts or .js), loaded in order')
+    .option('-n, --namespace <ns>', 'serve this namespace (repeatable; globs like team-*)', collect)
+    .option('-A, --all-namespaces', 'serve all namespaces (cluster-wide)')
+    .option('--standalone', 'do not coordinate with other operator instances (peering)')
+    .option('--peering <name>', 'the peering object to coordinate through')
+    .option('--priority <n>', 'priority among peers', integer)
+    .option('--liveness <url>', 'serve a liveness endpoint, e.g. http://0.0.0.0:8080/healthz')
+    .option('--metrics <addr>', 'serve Prometheus metrics, e.g. 0.0.0.0:9090')
+    .option('-v, --verbose', 'log more (debug level)')
+    .option('--debug', 'log everything')
+    .option('-q, --quiet', 'log warnings and errors only')
+    .addOption(new Option('--log-format <format>', 'log format').choices(['plain', 'json']).default('plain'))
+    .option('--typecheck', 'type-check the operator files before starting (needs typescript)')
+    .option('--kubeconfig <path>', 'the kubeconfig file (default: KUBECONFIG, ~/.kube/config, or in-cluster)')
+    .option('--context <name>', 'the kubeconfig context')
+    .action(async (files: string[], options: RunOptions) => {
+      process.exitCode = await run(files, options);
+    });
+  cli
+    .command('generate')
+    .description(
+      "Print the operator's manifests as YAML: CRDs, peering CRDs, ServiceAccount, RBAC, Deployment.",
+    )
+    .argument('<files...>', 'operator files')
+    .option('-n, --namespace <ns>', 'namespace of the operator (and the one it serves, unless -A)', 'default')
+    .option('-A, --all-namespaces', 'the operator serves all namespaces (ClusterRole)')
+    .option('--image <image>', 'the operator image', 'kopf-ts-operator:latest')
+    .option('--name <name>', "the operator's name (default: its package name)")
+    .option('--app-dir <dir>', 'where the image keeps the operator files', '/app')
+    .action(async (files: string[], options: GenerateCliOptions) => {
+      process.exitCode = await generate(files, options);
+    });
+  return cli;
+}
+
+/** Runs the CLI; load errors are printed without a stack dump. */
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await program().parseAsync(argv);
+  } catch (error) {
+    if (error instanceof LoadError) {
+      process.stderr.write(`kopf-ts: ${error.message}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    throw error;
+  }
+}
