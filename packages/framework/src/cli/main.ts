@@ -156,7 +156,8 @@ export function program(): Command {
     .option('--kubeconfig <path>', 'the kubeconfig file (default: KUBECONFIG, ~/.kube/config, or in-cluster)')
     .option('--context <name>', 'the kubeconfig context')
     .action(async (files: string[], options: RunOptions) => {
-      process.exitCode = await run(files, options);
+      // Exit once stopped: handlers abandoned at the stop timeout must not keep the process alive.
+      process.exit(await run(files, options));
     });
   cli
     .command('generate')

@@ -1,0 +1,66 @@
+/**
+ * Running the `kopf-ts` command as a subprocess (with this Node), its output captured.
+ */
+import { spawn } from 'node:child_process';
+import type { TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { ClusterInfo } from '../../cluster/cluster.ts';
+import { eventually } from './cluster.ts';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const KOPF_TS = fileURLToPath(new URL('../../packages/framework/bin/kopf-ts.js', import.meta.url));
+
+export interface CliProcess {
+  output: string[];
+  /** Resolves with the exit code (or the signal name). */
+  exited: Promise<number | string>;
+  /** Waits until a line matching `pattern` was printed. */
+  waitFor(pattern: RegExp | string, timeoutMs?: number): Promise<string>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+export function startCli(
+  t: TestContext,
+  cluster: ClusterInfo | undefined,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): CliProcess {
+  const child = spawn(process.execPath, [KOPF_TS, ...args], {
+    cwd: options.cwd ?? ROOT,
+    env: { ...process.env, ...(cluster ? { KUBECONFIG: cluster.kubeconfig } : {}), ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  let rest = '';
+  const onData = (chunk: Buffer) => {
+    const parts = (rest + chunk.toString('utf8')).split('\n');
+    rest = parts.pop() ?? '';
+    output.push(...parts);
+    if (process.env.KOPF_TS_TEST_LOGS) process.stderr.write(chunk);
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  const exited = new Promise<number | string>((resolve) =>
+    child.on('exit', (code, signal) => {
+      if (rest) output.push(rest);
+      resolve(code ?? signal ?? 'unknown');
+    }),
+  );
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  });
+  return {
+    output,
+    exited,
+    waitFor: (pattern, timeoutMs = 30_000) =>
+      eventually(
+        `output matching ${String(pattern)}`,
+        () => output.find((l) => (typeof pattern === 'string' ? l.includes(pattern) : pattern.test(l))),
+        timeoutMs,
+      ),
+    kill: (signal = 'SIGINT') => child.kill(signal),
+  };
+}
