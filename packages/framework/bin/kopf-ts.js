@@ -41,10 +41,12 @@ if (major < 22 || (major === 22 && minor < 19)) {
 
 const source = join(here, '..', 'src', 'cli', 'main.ts');
 let main;
-if (existsSync(source) && !existsSync(join(here, '..', 'dist', 'cli', 'main.js'))) {
-  // A source checkout (the workspace): load the TypeScript sources through tsx.
+if (existsSync(join(here, '..', 'tsconfig.json'))) {
+  // A source checkout (the workspace; tsconfig.json is not published): run the TypeScript
+  // sources through tsx, so that the CLI and operators importing 'kopf-ts' share one copy.
   const { register } = await import('tsx/esm/api');
   register();
+  globalThis[Symbol.for('kopf-ts.tsx-registered')] = true;
   ({ main } = await import(source));
 } else {
   ({ main } = await import('../dist/cli/main.js'));

@@ -256,19 +256,30 @@ async function reportStatus(api: ObjectApi, psql: PsqlBody, sts: AnyObject | und
   );
 }
 
+/**
+ * Runs `work`; a PermanentError (bad spec, a conflict) is also written to the psql's status as
+ * a `Ready=False` condition naming the problem, then re-thrown for the framework to record.
+ */
+async function reporting<T>(
+  body: PsqlBody,
+  patch: Record<string, unknown>,
+  reason: string,
+  work: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof PermanentError)
+      patch.status = { conditions: [condition('False', reason, error.message, body.metadata.generation)] };
+    throw error;
+  }
+}
+
 on.create(
   Psql,
   async function create_fn({ body, spec, api, logger, patch }: HandlerContext<PsqlSpec, PsqlStatus>) {
-    let size: number;
-    try {
-      size = validSize(spec);
-    } catch (error) {
-      patch.status = {
-        conditions: [condition('False', 'InvalidSpec', (error as Error).message, body.metadata.generation)],
-      };
-      throw error;
-    }
-    await ensureChildren(api, body, size);
+    const size = await reporting(body, patch, 'InvalidSpec', () => Promise.resolve(validSize(spec)));
+    await reporting(body, patch, 'Conflict', () => ensureChildren(api, body, size));
     logger.info(`StatefulSet ${STATEFULSET} created with ${size} replicas.`);
     return { statefulSet: STATEFULSET, size };
   },
@@ -285,16 +296,8 @@ on.update(
     logger,
     patch,
   }: HandlerContext<PsqlSpec, PsqlStatus>) {
-    let size: number;
-    try {
-      size = validSize(spec);
-    } catch (error) {
-      patch.status = {
-        conditions: [condition('False', 'InvalidSpec', (error as Error).message, body.metadata.generation)],
-      };
-      throw error;
-    }
-    await ensureChildren(api, body, size);
+    const size = await reporting(body, patch, 'InvalidSpec', () => Promise.resolve(validSize(spec)));
+    await reporting(body, patch, 'Conflict', () => ensureChildren(api, body, size));
     logger.info(
       `StatefulSet ${STATEFULSET} scaled from ${JSON.stringify(old)} to ${JSON.stringify(updated)} replicas.`,
     );

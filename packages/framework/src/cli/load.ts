@@ -12,11 +12,18 @@ import type * as TypeScript from 'typescript';
 
 const ownEntry = pathToFileURL(resolve(dirname(fileURLToPath(import.meta.url)), '..', 'index.ts')).href;
 
-let registered = false;
+// Once per process: the `kopf-ts` launcher may have registered tsx already (a second
+// registration would load modules twice).
+const REGISTERED = Symbol.for('kopf-ts.tsx-registered');
+let hooked = false;
 function registerLoaders(): void {
-  if (registered) return;
-  registered = true;
-  register();
+  const flags = globalThis as { [REGISTERED]?: boolean };
+  if (!flags[REGISTERED]) {
+    flags[REGISTERED] = true;
+    register();
+  }
+  if (hooked) return;
+  hooked = true;
   registerHooks({
     resolve(specifier, context, nextResolve) {
       try {

@@ -210,6 +210,9 @@ export class KubeClient {
           rejectUnauthorized: !info.insecure,
           keepAlive: true,
           keepAliveInitialDelay: 30_000,
+          // Connecting (TCP and TLS) is part of a request: bound it by the request timeout, not
+          // only by undici's default 10 s (a stalled server would outlast a shorter timeout).
+          timeout: Math.min(this.requestTimeout, 10) * 1000,
         },
         keepAliveTimeout: 30_000,
         keepAliveMaxTimeout: 300_000,

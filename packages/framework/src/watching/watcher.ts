@@ -131,6 +131,7 @@ export async function* watchObjects(client: KubeClient, options: WatcherOptions)
         seen.delete(key);
         yield { type: 'DELETED', object: tombstone(before), synthetic: true };
       }
+      failures = 0;
       yield { type: 'SYNCED', initial: state.initial };
       options.logger?.debug(
         `Listed ${listed.items.length} objects of ${where} at resourceVersion ${listed.rv}.`,
@@ -177,13 +178,13 @@ export async function* watchObjects(client: KubeClient, options: WatcherOptions)
           }
           const m = metaOf(object);
           if (m.rv) state = { kind: 'watching', rv: m.rv };
+          failures = 0; // any event or bookmark: the stream is healthy
           if (event.type === 'BOOKMARK') continue;
           if (event.type !== 'ADDED' && event.type !== 'MODIFIED' && event.type !== 'DELETED') continue;
           stripManagedFields(object);
           const key = keyOf(m);
           if (event.type === 'DELETED') seen.delete(key);
           else seen.set(key, { ...m });
-          failures = 0;
           yield { type: event.type, object };
         }
       } finally {
@@ -197,6 +198,8 @@ export async function* watchObjects(client: KubeClient, options: WatcherOptions)
       if (error instanceof ApiError && error.gone) {
         options.logger?.info(`The resourceVersion of ${where} is too old (410 Gone); relisting.`);
         state = { kind: 'listing', initial: false };
+        // A 410 right after a relist, with nothing received in between: back off, no tight loop.
+        if (received === 0 && Date.now() - started < 1000) await pause(error);
         continue;
       }
       await pause(error as Error);
