@@ -23,11 +23,21 @@ export function startCli(
   t: TestContext,
   cluster: ClusterInfo | undefined,
   args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+  options: {
+    cwd?: string;
+    env?: NodeJS.ProcessEnv;
+    /** The child gets exactly `env` (no inherited variables, no KUBECONFIG): e.g. a pod's environment. */
+    replaceEnv?: boolean;
+    /** The program and its leading arguments, instead of this Node and the kopf-ts bin (e.g. chroot ...). */
+    command?: string[];
+  } = {},
 ): CliProcess {
-  const child = spawn(process.execPath, [KOPF_TS, ...args], {
+  const [program = process.execPath, ...leading] = options.command ?? [process.execPath, KOPF_TS];
+  const child = spawn(program, [...leading, ...args], {
     cwd: options.cwd ?? ROOT,
-    env: { ...process.env, ...(cluster ? { KUBECONFIG: cluster.kubeconfig } : {}), ...options.env },
+    env: options.replaceEnv
+      ? { ...options.env }
+      : { ...process.env, ...(cluster ? { KUBECONFIG: cluster.kubeconfig } : {}), ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];

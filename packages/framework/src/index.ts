@@ -9,8 +9,9 @@
  */
 export { adopt, type Adoptable } from './api/adopt.ts';
 export { declareAccess, defineResource, type TypedResource } from './api/declarations.ts';
-export { on, type MethodDecorator, type Registrar } from './api/on.ts';
+export { on, type ActivityRegistrar, type MethodDecorator, type Registrar } from './api/on.ts';
 export type {
+  ActivityContext,
   AnyObject,
   DiffItem,
   EventContext,
@@ -26,6 +27,7 @@ export { PermanentError, TemporaryError } from './registry/errors.ts';
 export {
   ABSENT,
   PRESENT,
+  type ActivityOptions,
   type ErrorsMode,
   type HandlerOptions,
   type MetaFilter,
@@ -36,5 +38,6 @@ export {
 } from './registry/registry.ts';
 export { Operator, type OperatorEvents, type OperatorOptions } from './runtime/operator.ts';
 export type { ConnectionInfo, CredentialsSource } from './kube/credentials.ts';
+export { ApiError, ConnectionError } from './kube/errors.ts';
 export type { JsonObject, JsonValue } from './util/json.ts';
 export type { Logger } from './util/logging.ts';

@@ -21,9 +21,17 @@
  * `reflect-metadata` under `kopf-ts:handlers` on the class.
  */
 import 'reflect-metadata';
-import type { EventContext, HandlerContext } from '../registry/context.ts';
+import type { ActivityContext, EventContext, HandlerContext } from '../registry/context.ts';
 import type { TypedResource } from './declarations.ts';
-import { addHandler, type HandlerOptions, type Reason, type ResourceSpec } from '../registry/registry.ts';
+import {
+  addActivity,
+  addHandler,
+  type ActivityKind,
+  type ActivityOptions,
+  type HandlerOptions,
+  type Reason,
+  type ResourceSpec,
+} from '../registry/registry.ts';
 
 type Fn<C> = (context: C) => unknown;
 
@@ -102,10 +110,7 @@ function makeRegistrar<C>(
       const fn = fnOrOptions as Fn<never>;
       const options = (maybeOptions ?? {}) as HandlerOptions<never>;
       const id = options.id ?? fn.name;
-      if (!id)
-        throw new Error(
-          `on.${name}(${JSON.stringify(resource)}, fn): the function has no name; give the handler an id: { id: '...' }.`,
-        );
+      if (!id) throw new Error(`on.${name}(...): the function has no name; give it an id: { id: '...' }.`);
       register(resource, fn, id, options, origin);
       return fn;
     }
@@ -166,6 +171,21 @@ function makeRegistrar<C>(
   return registrar as Registrar<C>;
 }
 
+/** Registers an activity with a function, or (without one) returns a method decorator. */
+export interface ActivityRegistrar<C> {
+  (fn: Fn<C>, options?: ActivityOptions): Fn<C>;
+  (options?: ActivityOptions): MethodDecorator;
+}
+
+function activity<C>(kind: ActivityKind): ActivityRegistrar<C> {
+  const registrar = makeRegistrar<C>(kind, (_resource, fn, id, options, origin) =>
+    addActivity({ kind, id, fn, options: options, origin }),
+  );
+  // Activities are not about a resource: shift the arguments of the shared registrar.
+  return ((fnOrOptions?: unknown, options?: ActivityOptions) =>
+    (registrar as (...args: unknown[]) => unknown)('', fnOrOptions, options)) as ActivityRegistrar<C>;
+}
+
 function changing<C>(name: string, reasons: Reason[]): Registrar<C> {
   return makeRegistrar<C>(name, (resource, fn, id, options, origin) => {
     if (name === 'field' && !options.field)
@@ -189,6 +209,18 @@ export const on = {
   resume: changing<AnyHandlerContext>('resume', ['resume']),
   /** A field (the `field` option) changed: on creation, update, or resume with the field set. */
   field: changing<AnyHandlerContext>('field', ['create', 'update', 'resume']),
+  /** Runs once when the operator starts, before any handler; a failure stops the operator. */
+  startup: activity<ActivityContext>('startup'),
+  /** Runs once when the operator stops, after the handlers. */
+  cleanup: activity<ActivityContext>('cleanup'),
+  /**
+   * Authenticates: returns connection info (server, CA, token or client certificate, …) or
+   * nothing when not applicable. Re-run when the apiserver rejects the credentials (401).
+   * Registering one replaces the built-in `login_via_client`.
+   */
+  login: activity<ActivityContext>('login'),
+  /** A health probe: its result is reported by the `--liveness` endpoint. */
+  probe: activity<ActivityContext>('probe'),
   /** Every watch event of the resource; nothing is persisted, errors are only logged. */
   event: makeRegistrar<AnyEventContext>('event', (resource, fn, id, options, origin) =>
     addHandler({ kind: 'watching', resource, fn, id, options, origin }),

@@ -29,8 +29,12 @@ function registerLoaders(): void {
       try {
         return nextResolve(specifier, context);
       } catch (error) {
-        if (specifier === 'kopf-ts' && (error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND')
-          return nextResolve(ownEntry, context);
+        const code = (error as { code?: string }).code;
+        // ESM imports fail with ERR_MODULE_NOT_FOUND, CommonJS requires (operator files in
+        // folders without a package.json) with MODULE_NOT_FOUND.
+        if (specifier === 'kopf-ts' && (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND')) {
+          return { url: ownEntry, format: 'module', shortCircuit: true };
+        }
         throw error;
       }
     },

@@ -70,6 +70,7 @@ async function run(files: string[], options: RunOptions): Promise<number> {
     namespaces: options.namespace,
     clusterwide: options.allNamespaces,
     login: { kubeconfig: options.kubeconfig, context: options.context },
+    liveness: options.liveness,
   });
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -83,7 +84,7 @@ async function run(files: string[], options: RunOptions): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const stopped = new Promise<void>((r) => operator.once('stopped', r));
+  const stopped = new Promise<Error | undefined>((r) => operator.once('stopped', r));
   try {
     await operator.start();
   } catch (error) {
@@ -91,8 +92,8 @@ async function run(files: string[], options: RunOptions): Promise<number> {
     await operator.stop();
     return 1;
   }
-  await stopped;
-  return 0;
+  const failure = await stopped;
+  return failure ? 1 : 0;
 }
 
 interface GenerateCliOptions {

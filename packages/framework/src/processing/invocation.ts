@@ -3,7 +3,7 @@
  * is invoked: the error it throws becomes an {@link Outcome} by Kopf's rules.
  */
 import type { HandlerContext, ObjectContext } from '../registry/context.ts';
-import { PermanentError, TemporaryError } from '../registry/errors.ts';
+import { judgeError, PermanentError } from '../registry/errors.ts';
 import {
   ABSENT,
   PRESENT,
@@ -43,11 +43,6 @@ export function filtersMatch(handler: ResourceHandler, context: ObjectContext): 
   return true;
 }
 
-/** Default retry delay after an unexpected error: 1 s doubling to 60 s. */
-function backoffFor(handler: ResourceHandler, retry: number): number {
-  return handler.options.backoff ?? Math.min(60, 2 ** retry);
-}
-
 /**
  * Runs a handler once. Limits (`retries`, `timeout`) are checked first; the handler's own
  * time is bounded by what is left of its `timeout`.
@@ -77,17 +72,11 @@ export async function invoke(handler: ResourceHandler, context: HandlerContext):
     return { final: true, result: asJson(result, handler.id) };
   } catch (thrown) {
     const error = thrown instanceof Error ? thrown : new Error(String(thrown));
-    if (error instanceof TemporaryError) return { final: false, delay: error.delay, error };
-    if (error instanceof PermanentError) return { final: true, error };
     if (error instanceof HandlerTimeout) return { final: true, error };
-    switch (options.errors ?? 'temporary') {
-      case 'permanent':
-        return { final: true, error };
-      case 'ignored':
-        return { final: true, error: undefined, result: undefined };
-      default:
-        return { final: false, delay: backoffFor(handler, context.retry), error };
-    }
+    const verdict = judgeError(error, context.retry, options.errors, options.backoff);
+    if (verdict.final && options.errors === 'ignored' && !(error instanceof PermanentError))
+      return { final: true };
+    return verdict.final ? { final: true, error } : { final: false, delay: verdict.delay, error };
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * Writing to objects: the one merge patch per cycle (plus the status subresource when the
+ * Writing to objects: the one merge patch per cycle (the status subresource first when the
  * resource has one), and finalizers added or removed with JSON patches guarded by `test`
  * operations, so other controllers' finalizers are never replaced.
  */
@@ -32,8 +32,11 @@ export async function applyPatch(
   const { status, ...main } = patch;
   const parts: Array<[JsonObject, string | undefined]> = [];
   if (resource.subresources.includes('status')) {
-    if (Object.keys(main).length) parts.push([main, undefined]);
+    // The status first: the main patch carries the progress and the diff-base, so it goes last
+    // and a failed status patch (e.g. 403) leaves the cycle unrecorded, to be retried whole;
+    // the other way round, the handlers would count as done with their results lost.
     if (status !== undefined) parts.push([{ status }, 'status']);
+    if (Object.keys(main).length) parts.push([main, undefined]);
   } else if (Object.keys(patch).length) {
     parts.push([patch, undefined]);
   }

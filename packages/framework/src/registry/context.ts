@@ -151,3 +151,15 @@ export interface HandlerContext<Spec = JsonObject, Status = JsonObject> extends 
 export interface EventContext<Spec = JsonObject, Status = JsonObject> extends ObjectContext<Spec, Status> {
   type: 'ADDED' | 'MODIFIED' | 'DELETED';
 }
+
+/** What activities (on.startup, on.cleanup, on.login, on.probe) receive. */
+export interface ActivityContext {
+  logger: Logger;
+  /** The operator-wide memo, shared by all activities. */
+  memo: Memo;
+  /** 0 on the first attempt. */
+  retry: number;
+  started: Date;
+  runtime: number;
+  param: unknown;
+}

@@ -38,3 +38,22 @@ export class PermanentError extends Error {
     return branded(value, PERMANENT);
   }
 }
+
+/** How an error thrown by a handler or an activity is treated. */
+export type ErrorVerdict = { final: true } | { final: false; delay: number };
+
+/**
+ * Kopf's rules: TemporaryError → retry after its delay; PermanentError → failed; other errors
+ * per `mode` (temporary: retry after `backoff` seconds or 1 s doubling to 60 s; permanent:
+ * failed; ignored: treated as success by the caller).
+ */
+export function judgeError(
+  error: unknown,
+  retry: number,
+  mode: 'temporary' | 'permanent' | 'ignored' = 'temporary',
+  backoff?: number,
+): ErrorVerdict {
+  if (error instanceof TemporaryError) return { final: false, delay: error.delay };
+  if (error instanceof PermanentError || mode !== 'temporary') return { final: true };
+  return { final: false, delay: backoff ?? Math.min(60, 2 ** retry) };
+}

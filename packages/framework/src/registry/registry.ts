@@ -99,8 +99,33 @@ export interface PermissionDeclaration {
   verbs: string[];
 }
 
+/** Operator-level activities: not about any object. */
+export type ActivityKind = 'startup' | 'cleanup' | 'login' | 'probe';
+
+/** Options of activities. Durations are in seconds. */
+export interface ActivityOptions {
+  /** Defaults to the function's name. */
+  id?: string;
+  /** Attempts before the activity is considered failed. Default: unlimited for login/startup retries with backoff up to `timeout`. */
+  retries?: number;
+  /** Seconds since the first attempt after which the activity is considered failed. */
+  timeout?: number;
+  /** Seconds between retries after an error (default: 1 s doubling to 60 s). */
+  backoff?: number;
+  param?: unknown;
+}
+
+export interface ActivityHandler {
+  kind: ActivityKind;
+  id: string;
+  fn: (context: never) => unknown;
+  options: ActivityOptions;
+  origin?: string;
+}
+
 export interface Registry {
   handlers: ResourceHandler[];
+  activities: ActivityHandler[];
   resources: ResourceDeclaration[];
   permissions: PermissionDeclaration[];
 }
@@ -110,7 +135,7 @@ const KEY = Symbol.for('kopf-ts.registry');
 /** The process-wide registry. */
 export function registry(): Registry {
   const holder = globalThis as { [KEY]?: Registry };
-  holder[KEY] ??= { handlers: [], resources: [], permissions: [] };
+  holder[KEY] ??= { handlers: [], activities: [], resources: [], permissions: [] };
   return holder[KEY];
 }
 
@@ -118,6 +143,7 @@ export function registry(): Registry {
 export function clearRegistry(): void {
   const r = registry();
   r.handlers.length = 0;
+  r.activities.length = 0;
   r.resources.length = 0;
   r.permissions.length = 0;
 }
@@ -136,4 +162,15 @@ export function addHandler(handler: ResourceHandler): void {
     );
   }
   r.handlers.push(handler);
+}
+
+/** Adds an activity; a duplicate id of the same kind is an error. */
+export function addActivity(activity: ActivityHandler): void {
+  const r = registry();
+  const clash = r.activities.find((a) => a.kind === activity.kind && a.id === activity.id);
+  if (clash)
+    throw new Error(
+      `An on.${activity.kind} activity with id '${activity.id}' is already registered${clash.origin ? ` at ${clash.origin}` : ''}.`,
+    );
+  r.activities.push(activity);
 }

@@ -5,7 +5,9 @@
  * Its lifecycle is observable through typed events (eventemitter3).
  */
 import { EventEmitter } from 'eventemitter3';
-import { authenticate, type LoginOptions } from '../activities/login.ts';
+import { LivenessEndpoint, type Health } from '../activities/liveness.ts';
+import { builtinLogin, Vault, type LoginOptions } from '../activities/login.ts';
+import { ActivityError, runActivity } from '../activities/run.ts';
 import { KubeClient } from '../kube/client.ts';
 import { Objects } from '../kube/objects.ts';
 import type { CredentialsSource } from '../kube/credentials.ts';
@@ -50,6 +52,8 @@ export interface OperatorOptions {
   batchWindow?: number;
   /** The handlers; by default the process-wide registry. */
   registry?: Registry;
+  /** Serve a liveness endpoint at this URL, e.g. `http://0.0.0.0:8080/healthz`. */
+  liveness?: string;
 }
 
 /** What a running operator reports. */
@@ -71,7 +75,10 @@ export interface OperatorEvents {
     state: 'listing' | 'watching' | 'backoff';
     error?: Error;
   }) => void;
-  stopped: () => void;
+  /** The liveness endpoint is listening (on this port). */
+  liveness: (port: number) => void;
+  /** The operator stopped; `error` when it stopped because of a failure (e.g. no credentials). */
+  stopped: (error?: Error) => void;
 }
 
 function globToRegExp(glob: string): RegExp {
@@ -93,6 +100,10 @@ export class Operator extends EventEmitter<OperatorEvents> {
   private readonly watchers = new Map<string, AbortController>();
   private readonly memories = new Map<string, ObjectMemory>();
   private stopped?: Promise<void>;
+  private failure?: Error;
+  private readonly memo: Record<string, unknown> = {};
+  private readonly watchStates = new Map<string, { state: string; error?: Error }>();
+  private liveness?: LivenessEndpoint;
 
   constructor(private readonly options: OperatorOptions = {}) {
     super();
@@ -102,9 +113,29 @@ export class Operator extends EventEmitter<OperatorEvents> {
   /** Starts the operator; resolves once all its resources are watched and initially listed. */
   async start(): Promise<void> {
     const { options, logger } = this;
-    const handlers = (options.registry ?? globalRegistry()).handlers;
+    const registry = options.registry ?? globalRegistry();
+    const handlers = registry.handlers;
     if (!handlers.length) logger.warn('No handlers are registered: the operator will do nothing.');
-    const credentials = options.credentials ?? (await authenticate(logger, options.login));
+    const credentials = options.credentials ?? (await this.authenticate(registry));
+    for (const activity of registry.activities.filter((a) => a.kind === 'startup')) {
+      try {
+        await runActivity(activity, logger.child({ name: 'kopf.activities.startup' }), this.memo, {
+          signal: this.abort.signal,
+        });
+      } catch (error) {
+        throw new ActivityError(`Startup failed: ${(error as Error).message}`, { cause: error });
+      }
+    }
+    if (options.liveness) {
+      this.liveness = new LivenessEndpoint(
+        new URL(options.liveness),
+        registry.activities.filter((a) => a.kind === 'probe'),
+        () => this.health(),
+        logger,
+        this.memo,
+      );
+      this.emit('liveness', await this.liveness.start());
+    }
     const client = new KubeClient(credentials);
     this.client = client;
     this.events = new EventPoster(client, logger);
@@ -168,11 +199,44 @@ export class Operator extends EventEmitter<OperatorEvents> {
         );
       await Promise.all([...this.tasks]);
       await this.events?.flush();
+      const registry = this.options.registry ?? globalRegistry();
+      for (const activity of registry.activities.filter((a) => a.kind === 'cleanup')) {
+        await runActivity(activity, this.logger.child({ name: 'kopf.activities.cleanup' }), this.memo, {
+          signal: AbortSignal.timeout(30_000),
+        }).catch(() => undefined);
+      }
+      await this.liveness?.stop();
       await this.client?.close();
       this.logger.info('The operator has stopped.');
-      this.emit('stopped');
+      this.emit('stopped', this.failure);
     })();
     return this.stopped;
+  }
+
+  /** Logs in through the login activities (or the built-in one) into a vault of credentials. */
+  private async authenticate(registry: Registry): Promise<CredentialsSource> {
+    const logins = registry.activities.filter((a) => a.kind === 'login');
+    const vault = new Vault(
+      logins.length ? logins : [builtinLogin(this.options.login ?? {})],
+      this.logger,
+      this.memo,
+      (error) => {
+        this.logger.error(`${error.message} Stopping.`);
+        this.failure = error;
+        void this.stop();
+      },
+    );
+    await vault.login(true);
+    return vault;
+  }
+
+  /** Healthy while no watch-stream is failing. */
+  private health(): Health {
+    const problems = [...this.watchStates]
+      .filter(([, s]) => s.state === 'backoff')
+      .map(([key, s]) => `${key}: ${s.error?.message ?? 'failing'}`);
+    if (this.failure) problems.push(this.failure.message);
+    return { healthy: problems.length === 0 && !this.abort.signal.aborted, problems };
   }
 
   /** The number of objects with a live queue (tests, metrics). */
@@ -293,7 +357,10 @@ export class Operator extends EventEmitter<OperatorEvents> {
         signal,
         logger: this.logger,
         inactivityTimeout: this.options.inactivityTimeout,
-        onStatus: (s) => this.emit('watch', { resource: name, namespace, ...s }),
+        onStatus: (s) => {
+          this.watchStates.set(key, s);
+          this.emit('watch', { resource: name, namespace, ...s });
+        },
       });
       for await (const event of stream) {
         if (event.type !== 'SYNCED') this.dispatch(rh, event, listing);
@@ -304,6 +371,7 @@ export class Operator extends EventEmitter<OperatorEvents> {
       }
       resolveSynced();
       this.watchers.delete(key);
+      this.watchStates.delete(key);
     })();
     this.track(task);
     return synced;
