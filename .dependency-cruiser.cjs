@@ -30,7 +30,7 @@ const allowed = {
   ],
   manifests: ['manifests', 'registry', 'state', 'kube', 'util'],
   testing: ['testing', 'runtime', 'registry', 'kube', 'util'],
-  cli: ['cli', 'runtime', 'manifests', 'peering', 'registry', 'kube', 'api', 'util'],
+  cli: ['cli', 'runtime', 'manifests', 'peering', 'activities', 'registry', 'kube', 'api', 'util'],
   util: ['util'],
 };
 const layers = Object.keys(allowed);

@@ -73,7 +73,6 @@ declareAccess(
   { group: 'apps', resource: 'statefulsets', verbs: ['get', 'list', 'watch', 'create', 'patch'] },
   { group: '', resource: 'services', verbs: ['get', 'create', 'patch'] },
   { group: '', resource: 'secrets', verbs: ['get', 'create'] },
-  { group: '', resource: 'persistentvolumeclaims', verbs: ['list', 'delete'] },
   { group: 'test.com', resource: 'psqls', verbs: ['get'] },
 );
 
@@ -304,23 +303,6 @@ on.update(
     return { size };
   },
   { field: 'spec.size' },
-);
-
-on.delete(
-  Psql,
-  async function delete_fn({ name, namespace, api, logger }: HandlerContext<PsqlSpec, PsqlStatus>) {
-    // Garbage collection removes the StatefulSet, Service and Secret (owner references); the
-    // retention policy removes the volumes with the StatefulSet. Volumes left from earlier
-    // scale-downs are not covered by that: remove them here.
-    const claims = await api.list('v1', 'PersistentVolumeClaim', {
-      namespace,
-      labelSelector: `app=${STATEFULSET},test.com/psql=${name}`,
-    });
-    for (const claim of claims)
-      await api.delete('v1', 'PersistentVolumeClaim', claim.metadata.name!, namespace);
-    logger.info(`Deleted ${claims.length} volume claim(s).`);
-  },
-  { optional: true },
 );
 
 /**

@@ -196,6 +196,21 @@ test('several handlers, one per cycle; temporary failures retried; permanent fai
   );
   const { logs } = await startOperator(t, cluster, ns);
   await kubectl(cluster, ['apply', '-n', ns, '-f', '-'], manifest('four', {}));
+  // While the other handlers still retry, the permanent failure is visible in its record.
+  const failed = await eventually(
+    "the failed handler's record",
+    async () => {
+      const o = await kubectlJson<Obj>(cluster, ['get', R, 'four', '-n', ns]);
+      const text = o.metadata.annotations?.['kopf.zalando.org/second'];
+      return text && (JSON.parse(text) as { failure?: boolean }).failure
+        ? (JSON.parse(text) as Record<string, unknown>)
+        : undefined;
+    },
+    20_000,
+    50,
+  );
+  assert.equal(failed.message, 'spec.size is missing');
+  assert.equal(failed.retries, 1);
   await eventually(
     'creation processed',
     () => logs.some((l) => l.includes('Creation is processed: 2 succeeded; 1 failed.')),
@@ -210,14 +225,17 @@ test('several handlers, one per cycle; temporary failures retried; permanent fai
     ['third#0', 'third#1'],
   );
   assert.equal(order.filter((o) => o === 'second').length, 1);
-  const obj = await kubectlJson<Obj>(cluster, ['get', R, 'four', '-n', ns]);
-  const record = JSON.parse(obj.metadata.annotations!['kopf.zalando.org/second']!) as Record<string, unknown>;
-  assert.equal(record.failure, true);
-  assert.equal(record.message, 'spec.size is missing');
-  assert.equal(
-    obj.metadata.annotations!['kopf.zalando.org/first'],
-    undefined,
-    'succeeded records are purged',
+  const obj = await eventually('records purged once processed', async () => {
+    const o = await kubectlJson<Obj>(cluster, ['get', R, 'four', '-n', ns]);
+    return Object.keys(o.metadata.annotations ?? {}).some((k) =>
+      /kopf\.zalando\.org\/(first|second|third)$/.test(k),
+    )
+      ? undefined
+      : o;
+  });
+  assert.ok(
+    obj.metadata.annotations?.['kopf.zalando.org/last-handled-configuration'],
+    'the diff-base is stored',
   );
   const events = await eventually('Warning event posted', async () => {
     const list = await kubectlJson<{ items: Array<{ type: string; reason: string; message: string }> }>(

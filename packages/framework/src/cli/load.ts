@@ -78,7 +78,7 @@ function describeLoadError(path: string, error: unknown): string {
       )
       .join('\n');
   }
-  if (e.code === 'ERR_MODULE_NOT_FOUND' && e.message?.includes(path))
+  if (e.code === 'ERR_MODULE_NOT_FOUND' && e.message?.startsWith(`Cannot find module '${path}'`))
     return `Cannot find the operator file ${path}.`;
   const message = e.message ?? String(error);
   // tsx's messages already name file:line:column for transform errors.
@@ -104,7 +104,8 @@ export async function typecheck(files: string[]): Promise<string[]> {
     strict: true,
     module: ts.ModuleKind.NodeNext,
     moduleResolution: ts.ModuleResolutionKind.NodeNext,
-    target: ts.ScriptTarget.ES2023,
+    target: ts.ScriptTarget.ES2024,
+    lib: ['lib.es2024.d.ts'],
     skipLibCheck: true,
     allowImportingTsExtensions: true,
   };

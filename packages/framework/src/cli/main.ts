@@ -6,7 +6,10 @@ import { readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { stringify } from 'yaml';
+import { builtinLogin, Vault } from '../activities/login.ts';
+import { KubeClient } from '../kube/client.ts';
 import { generateManifests } from '../manifests/generate.ts';
+import { detectIdentity, Peering } from '../peering/peering.ts';
 import { registry } from '../registry/registry.ts';
 import { Operator } from '../runtime/operator.ts';
 import { createLogger, type LogFormat, type LogLevel } from '../util/logging.ts';
@@ -32,6 +35,7 @@ interface RunOptions {
   standalone?: boolean;
   peering?: string;
   priority?: number;
+  peeringLifetime?: number;
   liveness?: string;
   metrics?: string;
   verbose?: boolean;
@@ -46,9 +50,7 @@ interface RunOptions {
 async function run(files: string[], options: RunOptions): Promise<number> {
   const level: LogLevel = options.debug || options.verbose ? 'debug' : options.quiet ? 'warn' : 'info';
   const logger = createLogger({ format: options.logFormat, level });
-  const unavailable = (['peering', 'priority', 'liveness', 'metrics'] as const).filter(
-    (o) => options[o] !== undefined,
-  );
+  const unavailable = (['metrics'] as const).filter((o) => options[o] !== undefined);
   if (unavailable.length) {
     logger.error(
       `--${unavailable.join(', --')}: not available in kopf-ts ${own.version} yet; run without (standalone).`,
@@ -71,6 +73,14 @@ async function run(files: string[], options: RunOptions): Promise<number> {
     clusterwide: options.allNamespaces,
     login: { kubeconfig: options.kubeconfig, context: options.context },
     liveness: options.liveness,
+    peering: options.standalone
+      ? false
+      : {
+          name: options.peering ?? 'default',
+          mandatory: options.peering !== undefined,
+          priority: options.priority ?? 0,
+          lifetime: options.peeringLifetime,
+        },
   });
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -114,7 +124,9 @@ async function generate(files: string[], options: GenerateCliOptions): Promise<n
     image: options.image,
     files: files.map((f) => `${options.appDir.replace(/\/$/, '')}/${basename(f)}`),
   });
-  process.stdout.write(docs.map((d) => stringify(d, { lineWidth: 0 })).join('---\n'));
+  process.stdout.write(
+    docs.map((d) => stringify(d, { lineWidth: 0, aliasDuplicateObjects: false })).join('---\n'),
+  );
   return 0;
 }
 
@@ -134,6 +146,59 @@ function defaultName(file: string): string {
   }
 }
 
+interface PeeringCommandOptions {
+  namespace?: string[];
+  allNamespaces?: boolean;
+  peering: string;
+  id?: string;
+  priority?: number;
+  lifetime?: number;
+  message?: string;
+  kubeconfig?: string;
+  context?: string;
+}
+
+/** `freeze` and `resume`: write (or remove) a record in the peering for a manual identity. */
+async function touchPeering(options: PeeringCommandOptions, lifetime: number): Promise<number> {
+  const logger = createLogger();
+  const vault = new Vault(
+    [builtinLogin({ kubeconfig: options.kubeconfig, context: options.context })],
+    logger,
+    {},
+  );
+  await vault.login(true);
+  const client = new KubeClient(vault);
+  const identity = options.id ?? detectIdentity(true);
+  const scopes: Array<string | undefined> =
+    options.allNamespaces || !options.namespace?.length ? [undefined] : options.namespace;
+  try {
+    for (const namespace of scopes) {
+      const peering = new Peering(
+        client,
+        {
+          name: options.peering,
+          mandatory: true,
+          priority: options.priority ?? 100,
+          lifetime,
+          identity,
+          namespace,
+        },
+        logger,
+      );
+      await peering.touch(lifetime);
+      const where = `peering '${options.peering}' ${namespace ? `in '${namespace}'` : 'cluster-wide'}`;
+      if (lifetime > 0)
+        logger.info(
+          `Frozen: ${identity} (priority ${options.priority ?? 100}) in ${where} for ${lifetime}s${options.message ? `: ${options.message}` : ''}.`,
+        );
+      else logger.info(`Resumed: ${identity} removed from ${where}.`);
+    }
+  } finally {
+    await client.close();
+  }
+  return 0;
+}
+
 export function program(): Command {
   const cli = new Command('kopf-ts')
     .description('Kubernetes operators in TypeScript, in the style of Kopf.')
@@ -146,7 +211,12 @@ export function program(): Command {
     .option('-A, --all-namespaces', 'serve all namespaces (cluster-wide)')
     .option('--standalone', 'do not coordinate with other operator instances (peering)')
     .option('--peering <name>', 'the peering object to coordinate through')
-    .option('--priority <n>', 'priority among peers', integer)
+    .option('--priority <n>', 'priority among peers (default 0)', integer)
+    .option(
+      '--peering-lifetime <seconds>',
+      'how long our peering record stays valid without keep-alives (default 60)',
+      integer,
+    )
     .option('--liveness <url>', 'serve a liveness endpoint, e.g. http://0.0.0.0:8080/healthz')
     .option('--metrics <addr>', 'serve Prometheus metrics, e.g. 0.0.0.0:9090')
     .option('-v, --verbose', 'log more (debug level)')
@@ -174,6 +244,32 @@ export function program(): Command {
     .action(async (files: string[], options: GenerateCliOptions) => {
       process.exitCode = await generate(files, options);
     });
+  const peeringCommand = (name: string, description: string) =>
+    cli
+      .command(name)
+      .description(description)
+      .option('-n, --namespace <ns>', 'the namespace(s) of the peering (KopfPeering); repeatable', collect)
+      .option(
+        '-A, --all-namespaces',
+        'the cluster-wide peering (ClusterKopfPeering); the default without --namespace',
+      )
+      .option('-P, --peering <name>', 'the peering object', 'default')
+      .option('-i, --id <identity>', 'the identity to write (default: user@host)')
+      .option('--kubeconfig <path>', 'the kubeconfig file')
+      .option('--context <name>', 'the kubeconfig context');
+  peeringCommand('freeze', 'Pause the operators of a peering: write a higher-priority record for a while.')
+    .requiredOption('-t, --lifetime <seconds>', 'how long to pause them', integer)
+    .option('-p, --priority <n>', 'the priority of the pause (default 100)', integer)
+    .option('-m, --message <text>', 'why (logged)')
+    .action(async (options: PeeringCommandOptions) => {
+      process.exitCode = await touchPeering(options, options.lifetime!);
+    });
+  peeringCommand(
+    'resume',
+    'Resume the operators of a peering: remove the record that `freeze` wrote.',
+  ).action(async (options: PeeringCommandOptions) => {
+    process.exitCode = await touchPeering(options, 0);
+  });
   return cli;
 }
 

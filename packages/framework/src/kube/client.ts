@@ -4,7 +4,7 @@
  * agents), a timeout on every request, retries with jittered backoff for transient failures
  * (429 honouring Retry-After, 5xx, resets, timeouts), re-login on 401, an optional client-side
  * rate limit, and bodies parsed with the order- and precision-preserving JSON parser.
- * The only module (with `watch-stream.ts`) that talks to the network.
+ * With the liveness endpoint, the only module that does network I/O.
  */
 import { readFileSync, statSync } from 'node:fs';
 import pRetry from 'p-retry';

@@ -4,8 +4,9 @@
  * else reads kubeconfigs or token files. The login activities (`on.login`) replace the default
  * source with a vault of their results.
  */
-import { readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { delimiter, join } from 'node:path';
 
 /** What a login produces: where the apiserver is and how to authenticate to it. */
 export interface ConnectionInfo {
@@ -92,7 +93,17 @@ export async function kubeconfigConnection(
   const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
   if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
-  else kc.loadFromDefault();
+  else {
+    const files = (process.env.KUBECONFIG ?? join(homedir(), '.kube', 'config'))
+      .split(delimiter)
+      .filter(Boolean);
+    if (!files.some((f) => existsSync(f))) {
+      throw new Error(
+        `No kubeconfig found (${process.env.KUBECONFIG ? `KUBECONFIG=${process.env.KUBECONFIG}` : `KUBECONFIG is not set and ${files[0]} does not exist`}), and not running in a cluster. Set KUBECONFIG or pass --kubeconfig.`,
+      );
+    }
+    kc.loadFromDefault();
+  }
   if (options.context) kc.setCurrentContext(options.context);
   const cluster = kc.getCurrentCluster();
   if (!cluster)

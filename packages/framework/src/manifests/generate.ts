@@ -27,8 +27,10 @@ interface Rule {
   verbs: string[];
 }
 
-/** The verbs the framework itself needs on a handled resource: list+watch to see, patch to keep state. */
-const HANDLED_VERBS = ['list', 'watch', 'patch'];
+/** The verbs the framework needs on a watched resource: list+watch to see it, patch to keep state (changing handlers only). */
+const WATCH_VERBS = ['list', 'watch'];
+const STATE_VERBS = ['patch'];
+const LIVENESS_PORT = 8080;
 
 export function crdFor(d: ResourceDeclaration): Doc {
   const schema = d.schema ?? { type: 'object', 'x-kubernetes-preserve-unknown-fields': true };
@@ -77,7 +79,7 @@ export function peeringCrds(): Doc[] {
 }
 
 /** The RBAC rules: handled resources, Events, and what the operator declared. Merged per group. */
-export function rbacRules(registry: Registry): Rule[] {
+export function rbacRules(registry: Registry, clusterwide = false): Rule[] {
   const byKey = new Map<string, Set<string>>();
   const add = (group: string, resource: string, verbs: string[]) => {
     const key = `${group}\u0000${resource}`;
@@ -91,10 +93,13 @@ export function rbacRules(registry: Registry): Rule[] {
       (d) => d.plural === selector.plural && (selector.group === undefined || d.group === selector.group),
     );
     const group = selector.group ?? declared?.group ?? '';
-    add(group, selector.plural, HANDLED_VERBS);
-    if (declared && declared.statusSubresource !== false) add(group, `${selector.plural}/status`, ['patch']);
+    add(group, selector.plural, handler.kind === 'changing' ? [...WATCH_VERBS, ...STATE_VERBS] : WATCH_VERBS);
+    if (handler.kind === 'changing' && declared && declared.statusSubresource !== false)
+      add(group, `${selector.plural}/status`, ['patch']);
   }
   add('', 'events', ['create']);
+  // Peering (Kopf's objects): read the peers, keep our record in the status.
+  add('kopf.dev', clusterwide ? 'clusterkopfpeerings' : 'kopfpeerings', ['get', 'list', 'watch', 'patch']);
   for (const p of registry.permissions) add(p.group, p.resource, p.verbs);
   // One rule per group and identical verb set, resources sorted: stable, reviewable output.
   const rules = new Map<string, Rule>();
@@ -120,7 +125,7 @@ export function generateManifests(registry: Registry, options: GenerateOptions):
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: roleKind,
     metadata: roleMeta,
-    rules: rbacRules(registry),
+    rules: rbacRules(registry, clusterwide),
   });
   docs.push({
     apiVersion: 'rbac.authorization.k8s.io/v1',
@@ -135,6 +140,8 @@ export function generateManifests(registry: Registry, options: GenerateOptions):
     ...(clusterwide ? ['--all-namespaces'] : ['--namespace', namespace]),
     '--log-format',
     'json',
+    '--liveness',
+    `http://0.0.0.0:${LIVENESS_PORT}/healthz`,
   ];
   docs.push({
     apiVersion: 'apps/v1',
@@ -161,15 +168,28 @@ export function generateManifests(registry: Registry, options: GenerateOptions):
               name: 'operator',
               image: options.image,
               args,
-              env: [{ name: 'POD_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+              env: [
+                { name: 'POD_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                // The root filesystem is read-only: tsx must not cache its transforms on disk.
+                { name: 'TSX_DISABLE_CACHE', value: '1' },
+              ],
+              ports: [{ name: 'liveness', containerPort: LIVENESS_PORT }],
+              livenessProbe: {
+                httpGet: { path: '/healthz', port: 'liveness' },
+                initialDelaySeconds: 15,
+                periodSeconds: 10,
+                failureThreshold: 6,
+              },
               resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '256Mi' } },
               securityContext: {
                 allowPrivilegeEscalation: false,
                 readOnlyRootFilesystem: true,
                 capabilities: { drop: ['ALL'] },
               },
+              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
             },
           ],
+          volumes: [{ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }],
         },
       },
     },

@@ -165,7 +165,16 @@ export async function processEvent(
       );
     }
   }
-  if (!rh.changing.length) return {};
+  if (!rh.changing.length) {
+    // Event handlers may write to the object too.
+    const ref = { namespace: base.namespace, name: base.name };
+    return {
+      version:
+        Object.keys(patch).length && event.type !== 'DELETED'
+          ? await applyPatch(env.client, rh.resource, ref, patch)
+          : undefined,
+    };
+  }
 
   const { convention, finalizer } = env.settings;
   const stored = fetchDiffBase(body, convention);
@@ -312,9 +321,9 @@ export async function processEvent(
       logger.info(
         `${capitalize(TITLES[reason])} is processed: ${all.length - failed} succeeded; ${failed} failed.`,
       );
-      // Purge our records; keep the failed ones of this cause visible until the next cause.
-      for (const h of rh.changing)
-        if (!states.get(h.id)?.failure) purgeProgress(body, patch, h.id, convention);
+      // Purge all our records, as Kopf does: the next cause starts afresh. (Failures stay
+      // visible in the records while other handlers are pending, and in Events and logs.)
+      for (const h of rh.changing) purgeProgress(body, patch, h.id, convention);
     } else {
       const pending = [...states.values()].filter((s) => !s.finished).map((s) => s.delayFrom(new Date()));
       delay = Math.min(...pending);

@@ -68,14 +68,19 @@ export async function invoke(handler: ResourceHandler, context: HandlerContext):
     const result =
       options.timeout === undefined
         ? await call
-        : await withTimeout(call, options.timeout - context.runtime, handler.id);
+        : await withTimeout(call, options.timeout - context.runtime, handler.id, options.timeout);
     return { final: true, result: asJson(result, handler.id) };
   } catch (thrown) {
     const error = thrown instanceof Error ? thrown : new Error(String(thrown));
     if (error instanceof HandlerTimeout) return { final: true, error };
     const verdict = judgeError(error, context.retry, options.errors, options.backoff);
-    if (verdict.final && options.errors === 'ignored' && !(error instanceof PermanentError))
+    if (verdict.final && options.errors === 'ignored' && !(error instanceof PermanentError)) {
+      context.logger.warn(
+        { err: error },
+        `Handler '${handler.id}' failed with an exception; ignored (errors: 'ignored'): ${error.message}`,
+      );
       return { final: true };
+    }
     return verdict.final ? { final: true, error } : { final: false, delay: verdict.delay, error };
   }
 }
@@ -96,11 +101,12 @@ class HandlerTimeout extends Error {
   override readonly name = 'HandlerTimeout';
 }
 
-function withTimeout<T>(promise: Promise<T>, seconds: number, id: string): Promise<T> {
+/** Bounds a call by what is left of the handler's timeout (`limit` seconds since its first attempt). */
+function withTimeout<T>(promise: Promise<T>, seconds: number, id: string, limit: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new HandlerTimeout(`Handler '${id}' has timed out after ${seconds.toFixed(1)} seconds.`)),
+      () => reject(new HandlerTimeout(`Handler '${id}' has timed out after ${limit} seconds.`)),
       Math.max(0, seconds) * 1000,
     );
   });

@@ -160,18 +160,19 @@ export class ObjectQueues<E extends QueuedEvent> {
               `Object ${key}: our patch (version ${queue.expected}) did not come back in time; going on.`,
             );
         }
+        // Wait for the gate (e.g. a peering pause) and a free slot first, then take the newest
+        // event: whatever arrived while waiting supersedes what was there before.
+        await this.options.gate?.();
+        await this.acquire();
         const event = queue.latest ?? queue.last;
-        if (!event || this.stopping) break;
+        if (!event || this.stopping) {
+          this.release();
+          break;
+        }
         queue.latest = undefined;
         queue.arrived.clear();
         queue.last = event;
         queue.dueAt = undefined;
-        await this.options.gate?.();
-        await this.acquire();
-        if (this.stopping) {
-          this.release();
-          break;
-        }
         let outcome: CycleOutcome = {};
         try {
           outcome = await this.processor(key, event);

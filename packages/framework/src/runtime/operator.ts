@@ -19,6 +19,7 @@ import {
   type ResourceHandlers,
 } from '../processing/cycle.ts';
 import { EventPoster } from '../processing/events.ts';
+import { detectIdentity, Peering } from '../peering/peering.ts';
 import { ObjectQueues } from '../queueing/queues.ts';
 import type { Reason, Registry, ResourceHandler } from '../registry/registry.ts';
 import { registry as globalRegistry } from '../registry/registry.ts';
@@ -54,6 +55,12 @@ export interface OperatorOptions {
   registry?: Registry;
   /** Serve a liveness endpoint at this URL, e.g. `http://0.0.0.0:8080/healthz`. */
   liveness?: string;
+  /**
+   * Coordination with other operator instances through Kopf's peering objects; `false` for
+   * standalone. Default: the peering `default` if it exists (standalone otherwise), priority 0.
+   */
+  peering?:
+    false | { name?: string; mandatory?: boolean; priority?: number; lifetime?: number; identity?: string };
 }
 
 /** What a running operator reports. */
@@ -75,6 +82,8 @@ export interface OperatorEvents {
     state: 'listing' | 'watching' | 'backoff';
     error?: Error;
   }) => void;
+  /** Paused (or resumed) by peering: a higher- or same-priority peer is (no longer) alive. */
+  paused: (paused: boolean) => void;
   /** The liveness endpoint is listening (on this port). */
   liveness: (port: number) => void;
   /** The operator stopped; `error` when it stopped because of a failure (e.g. no credentials). */
@@ -104,6 +113,7 @@ export class Operator extends EventEmitter<OperatorEvents> {
   private readonly memo: Record<string, unknown> = {};
   private readonly watchStates = new Map<string, { state: string; error?: Error }>();
   private liveness?: LivenessEndpoint;
+  private peerings: Peering[] = [];
 
   constructor(private readonly options: OperatorOptions = {}) {
     super();
@@ -150,6 +160,10 @@ export class Operator extends EventEmitter<OperatorEvents> {
     for (const g of groups) byKey.set(resourceName(g.resource), g);
     const events = this.events;
     const api = new Objects(client);
+    const namespaces = await this.namespaces(credentials);
+    await this.startPeering(client, namespaces);
+    const gate = () =>
+      Promise.all(this.peerings.map((p) => p.waitUntilResumed(this.abort.signal))).then(() => undefined);
     this.queues = new ObjectQueues(
       (key, event) => {
         const rh = byKey.get(key.slice(0, key.indexOf(' ')))!;
@@ -168,10 +182,10 @@ export class Operator extends EventEmitter<OperatorEvents> {
         concurrency: options.concurrency,
         consistencyTimeout: options.consistencyTimeout,
         batchWindow: options.batchWindow,
+        gate,
       },
     );
 
-    const namespaces = await this.namespaces(credentials);
     const synced: Array<Promise<void>> = [];
     for (const rh of groups) {
       if (!rh.resource.namespaced || namespaces === undefined) synced.push(this.startWatcher(rh, undefined));
@@ -211,6 +225,49 @@ export class Operator extends EventEmitter<OperatorEvents> {
       this.emit('stopped', this.failure);
     })();
     return this.stopped;
+  }
+
+  /** Joins the peering (per served namespace, or cluster-wide); resolves once it is known whether there is one. */
+  private async startPeering(client: KubeClient, namespaces: string[] | undefined): Promise<void> {
+    const config = this.options.peering;
+    if (config === false) return;
+    const identity = config?.identity ?? detectIdentity();
+    let scopes: Array<string | undefined> = namespaces ?? [undefined];
+    if (namespaces?.some((n) => /[*?]/.test(n))) {
+      this.logger.warn('Namespace globs: peering uses the cluster-wide peering object.');
+      scopes = [undefined];
+    }
+    const ready: Array<Promise<void>> = [];
+    for (const namespace of scopes) {
+      const peering = new Peering(
+        client,
+        {
+          name: config?.name ?? 'default',
+          mandatory: config?.mandatory ?? false,
+          priority: config?.priority ?? 0,
+          lifetime: config?.lifetime ?? 60,
+          identity,
+          namespace,
+        },
+        this.logger.child({ name: 'kopf.peering' }),
+        () =>
+          this.emit(
+            'paused',
+            this.peerings.some((p) => p.isPaused),
+          ),
+      );
+      const { promise, resolve } = Promise.withResolvers<void>();
+      ready.push(promise);
+      this.track(
+        peering
+          .run(this.abort.signal, (joined) => {
+            if (joined) this.peerings.push(peering);
+            resolve();
+          })
+          .finally(resolve),
+      );
+    }
+    await Promise.all(ready);
   }
 
   /** Logs in through the login activities (or the built-in one) into a vault of credentials. */

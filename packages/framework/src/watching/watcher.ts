@@ -22,6 +22,7 @@ import { resourceName, resourcePath, type Resource } from '../kube/resources.ts'
 import type { JsonObject } from '../util/json.ts';
 import { parseJson, textOf } from '../util/json.ts';
 import type { Logger } from '../util/logging.ts';
+import { sleep } from '../util/time.ts';
 
 export type WatchEvent =
   | {
@@ -71,18 +72,6 @@ function metaOf(obj: JsonObject): { name: string; namespace?: string; uid: strin
 function keyOf(m: { namespace?: string; name: string }): string {
   return `${m.namespace ?? ''}/${m.name}`;
 }
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-  });
 
 /** Watches a resource until the signal aborts; yields typed events (see module docs). */
 export async function* watchObjects(client: KubeClient, options: WatcherOptions): AsyncGenerator<WatchEvent> {
