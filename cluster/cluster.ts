@@ -8,7 +8,7 @@
  * service IPs and pod IPs are not real and nothing connects to them.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
@@ -295,8 +295,10 @@ export async function reset(name = 'default', verbose = true): Promise<void> {
   log(verbose, `instance '${name}' removed`);
 }
 
+/** etcd's data in memory (tmpfs) when possible; unique per state folder, so two caches never share one. */
 function etcdDataDir(name: string): string {
-  return existsSync('/dev/shm') ? `/dev/shm/kopf-ts-etcd-${name}` : join(instanceDir(name), 'etcd-data');
+  const key = createHash('sha256').update(instanceDir(name)).digest('hex').slice(0, 8);
+  return existsSync('/dev/shm') ? `/dev/shm/kopf-ts-etcd-${name}-${key}` : join(instanceDir(name), 'etcd-data');
 }
 
 /** Health of a running instance; undefined when it has no state. */
@@ -378,7 +380,7 @@ export async function up(options: ClusterOptions = {}): Promise<ClusterInfo> {
   writeState(info);
   await waitFor(
     'etcd',
-    30_000,
+    60_000,
     async () => (await httpGet(`${etcdUrl}/health`)).includes('"health":"true"'),
     logs('etcd'),
   );
