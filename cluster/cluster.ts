@@ -298,7 +298,9 @@ export async function reset(name = 'default', verbose = true): Promise<void> {
 /** etcd's data in memory (tmpfs) when possible; unique per state folder, so two caches never share one. */
 function etcdDataDir(name: string): string {
   const key = createHash('sha256').update(instanceDir(name)).digest('hex').slice(0, 8);
-  return existsSync('/dev/shm') ? `/dev/shm/kopf-ts-etcd-${name}-${key}` : join(instanceDir(name), 'etcd-data');
+  return existsSync('/dev/shm')
+    ? `/dev/shm/kopf-ts-etcd-${name}-${key}`
+    : join(instanceDir(name), 'etcd-data');
 }
 
 /** Health of a running instance; undefined when it has no state. */
