@@ -6,7 +6,8 @@
 #   bash scripts/image.sh --out DIR --ref test
 #   bash scripts/image.sh --app DIR       # only the /app tree (what the Dockerfile copies)
 #
-# Two layers, both built from what the workspace already has (nothing is downloaded):
+# Two layers, built from what the workspace has (packages come from the pnpm store; only
+# metadata missing from the cache is read from the npm registry):
 #   1. runtime: the project's own Node (node_modules/node/bin/node, the npm package `node`, a
 #      dynamically linked ELF), the shared libraries `ldd` names and the dynamic loader, and an
 #      /etc/passwd with the non-root user 10001;
@@ -52,7 +53,7 @@ stage_app() {
   log "building kopf-ts (tsc -b packages/framework)"
   (cd "$root" && tsc -b packages/framework)
   log "pnpm deploy --prod (psql-operator and its production dependencies)"
-  (cd "$root" && pnpm --filter psql-operator deploy --prod --legacy --offline "$work/deploy" >&2)
+  (cd "$root" && pnpm --filter psql-operator deploy --prod --legacy --prefer-offline "$work/deploy" >&2)
   mkdir -p "$dest"
   # A copy, not the deploy's hard links into the workspace and the store: edited below.
   cp -a "$work/deploy/node_modules" "$dest/node_modules"
