@@ -7,7 +7,7 @@ import type { TestContext } from 'node:test';
 import type { ClusterInfo } from '../../cluster/cluster.ts';
 import { kubeconfigConnection, staticCredentials } from '../../packages/framework/src/kube/credentials.ts';
 import { Operator, type OperatorOptions } from '../../packages/framework/src/runtime/operator.ts';
-import { createLogger } from '../../packages/framework/src/util/logging.ts';
+import { createLogger, type Logger } from '../../packages/framework/src/util/logging.ts';
 import { eventually, kubectl } from './cluster.ts';
 
 /** A namespaced CRD with a status subresource and free-form spec/status. */
@@ -52,13 +52,8 @@ export interface RunningOperator {
   stop(): Promise<void>;
 }
 
-/** Starts an operator on `namespace` with the admin credentials; stopped after the test. */
-export async function startOperator(
-  t: TestContext,
-  cluster: ClusterInfo,
-  namespace: string,
-  options: OperatorOptions = {},
-): Promise<RunningOperator> {
+/** A debug-level logger whose lines are kept (and echoed with KOPF_TS_TEST_LOGS=1). */
+export function captureLogs(): { logs: string[]; logger: Logger } {
   const logs: string[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -67,11 +62,22 @@ export async function startOperator(
       callback();
     },
   });
+  return { logs, logger: createLogger({ destination, level: 'debug' }) };
+}
+
+/** Starts an operator on `namespace` with the admin credentials; stopped after the test. */
+export async function startOperator(
+  t: TestContext,
+  cluster: ClusterInfo,
+  namespace: string,
+  options: OperatorOptions = {},
+): Promise<RunningOperator> {
+  const { logs, logger } = captureLogs();
   const credentials = staticCredentials(await kubeconfigConnection({ kubeconfig: cluster.kubeconfig }));
   const operator = new Operator({
     namespaces: [namespace],
     credentials,
-    logger: createLogger({ destination, level: 'debug' }),
+    logger,
     ...options,
   });
   await operator.start();

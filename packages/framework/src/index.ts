@@ -9,7 +9,13 @@
  */
 export { adopt, type Adoptable } from './api/adopt.ts';
 export { declareAccess, defineResource, type TypedResource } from './api/declarations.ts';
-export { on, type ActivityRegistrar, type MethodDecorator, type Registrar } from './api/on.ts';
+export {
+  on,
+  type ActivityRegistrar,
+  type MethodDecorator,
+  type Registrar,
+  type SpawningRegistrar,
+} from './api/on.ts';
 export type {
   ActivityContext,
   AnyObject,
@@ -22,12 +28,24 @@ export type {
   ObjectContext,
   ObjectMeta,
   ResourceInfo,
+  SpawningContext,
 } from './registry/context.ts';
 export { PermanentError, TemporaryError } from './registry/errors.ts';
+export {
+  AdmissionError,
+  type AdmissionContext,
+  type MutationContext,
+  type UserInfo,
+} from './registry/admission.ts';
+export type { AdmissionOperation, AdmissionOptions } from './registry/registry.ts';
+export type { AdmissionRegistrar } from './api/on.ts';
+export type { WebhookOptions } from './admission/serve.ts';
 export {
   ABSENT,
   PRESENT,
   type ActivityOptions,
+  type DaemonOptions,
+  type TimerOptions,
   type ErrorsMode,
   type HandlerOptions,
   type MetaFilter,

@@ -8,35 +8,21 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:https';
-import { Writable } from 'node:stream';
 import { before, beforeEach, test, type TestContext } from 'node:test';
 import type { ClusterInfo } from '../../../cluster/cluster.ts';
 import { on, Operator, PermanentError } from '../../../packages/framework/src/index.ts';
 import type { ConnectionInfo, HandlerContext } from '../../../packages/framework/src/index.ts';
 import { clearRegistry } from '../../../packages/framework/src/registry/registry.ts';
-import { createLogger } from '../../../packages/framework/src/util/logging.ts';
 import { eventually, kubectl, kubectlJson, sharedCluster, testNamespace } from '../../support/cluster.ts';
-import { installTestCrd } from '../../support/operator.ts';
+import { captureLogs, installTestCrd } from '../../support/operator.ts';
 
 const R = 'kopftests.kopf-ts.dev';
 
 before(async () => installTestCrd(await sharedCluster()));
 beforeEach(() => clearRegistry());
 
-function capture(): { logs: string[]; logger: ReturnType<typeof createLogger> } {
-  const logs: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _e, callback) {
-      logs.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      if (process.env.KOPF_TS_TEST_LOGS) process.stderr.write(chunk);
-      callback();
-    },
-  });
-  return { logs, logger: createLogger({ destination, level: 'debug' }) };
-}
-
 function run(t: TestContext, ns: string, options: ConstructorParameters<typeof Operator>[0] = {}) {
-  const { logs, logger } = capture();
+  const { logs, logger } = captureLogs();
   const operator = new Operator({ namespaces: [ns], logger, ...options });
   t.after(() => operator.stop());
   return { operator, logs };

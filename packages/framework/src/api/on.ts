@@ -21,10 +21,15 @@
  * `reflect-metadata` under `kopf-ts:handlers` on the class.
  */
 import 'reflect-metadata';
-import type { ActivityContext, EventContext, HandlerContext } from '../registry/context.ts';
+import type { ActivityContext, EventContext, HandlerContext, SpawningContext } from '../registry/context.ts';
 import type { TypedResource } from './declarations.ts';
+import type { AdmissionContext, MutationContext } from '../registry/admission.ts';
+import { addWebhook, type AdmissionHandler, type AdmissionOptions } from '../registry/registry.ts';
 import {
   addActivity,
+  type DaemonOptions,
+  type SpawningHandler,
+  type TimerOptions,
   addHandler,
   type ActivityKind,
   type ActivityOptions,
@@ -194,6 +199,61 @@ function changing<C>(name: string, reasons: Reason[]): Registrar<C> {
   });
 }
 
+/** Registers a timer or daemon with a function, or (without one) returns a method decorator. */
+export interface SpawningRegistrar<C, O> {
+  <Spec, Status>(
+    resource: TypedResource<Spec, Status>,
+    fn: Fn<SpawningContext<Spec, Status>>,
+    options?: O,
+  ): Fn<SpawningContext<Spec, Status>>;
+  <Ctx extends C>(resource: ResourceSpec, fn: Fn<Ctx>, options?: O): Fn<Ctx>;
+  (resource: ResourceSpec, options?: O): MethodDecorator;
+}
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type AnySpawningContext = SpawningContext<any, any>;
+/* eslint-enable @typescript-eslint/no-explicit-any */
+
+function spawning<O>(kind: 'timer' | 'daemon'): SpawningRegistrar<AnySpawningContext, O> {
+  return makeRegistrar<AnySpawningContext>(kind, (resource, fn, id, options, origin) => {
+    const interval = (options as { interval?: unknown }).interval;
+    if (kind === 'timer' && (typeof interval !== 'number' || !(interval > 0))) {
+      throw new Error(
+        `on.timer(...) for handler '${id}' needs a positive interval in seconds: { interval: 60 }.`,
+      );
+    }
+    addHandler({ kind, resource, fn, id, options: options as SpawningHandler['options'], origin });
+  }) as unknown as SpawningRegistrar<AnySpawningContext, O>;
+}
+
+/** Registers an admission handler with a function, or (without one) returns a method decorator. */
+export interface AdmissionRegistrar<C> {
+  <Spec, Status>(
+    resource: TypedResource<Spec, Status>,
+    fn: Fn<RetypedAdmission<C, Spec, Status>>,
+    options?: AdmissionOptions,
+  ): Fn<RetypedAdmission<C, Spec, Status>>;
+  <Ctx extends C>(resource: ResourceSpec, fn: Fn<Ctx>, options?: AdmissionOptions): Fn<Ctx>;
+  (resource: ResourceSpec, options?: AdmissionOptions): MethodDecorator;
+}
+
+type RetypedAdmission<C, Spec, Status> =
+  C extends MutationContext<unknown, unknown>
+    ? MutationContext<Spec, Status>
+    : AdmissionContext<Spec, Status>;
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type AnyAdmissionContext = AdmissionContext<any, any>;
+type AnyMutationContext = MutationContext<any, any>;
+/* eslint-enable @typescript-eslint/no-explicit-any */
+
+function admission<C>(kind: AdmissionHandler['kind']): AdmissionRegistrar<C> {
+  const name = kind === 'validating' ? 'validate' : 'mutate';
+  return makeRegistrar<C>(name, (resource, fn, id, options, origin) =>
+    addWebhook({ kind, resource, fn, id, options, origin }),
+  );
+}
+
 /**
  * Handler registration. Every function takes `(resource, fn, options?)`, or `(resource,
  * options?)` to give a method decorator. Durations in options are in seconds.
@@ -225,4 +285,22 @@ export const on = {
   event: makeRegistrar<AnyEventContext>('event', (resource, fn, id, options, origin) =>
     addHandler({ kind: 'watching', resource, fn, id, options, origin }),
   ),
+  /**
+   * A periodic handler per object: `{ interval, idle?, initialDelay?, sharp? }` (seconds). Runs
+   * while the object exists and the operator is not paused; its result lands in `status.<id>`.
+   */
+  timer: spawning<TimerOptions<AnySpawningContext>>('timer'),
+  /**
+   * A long-running async function per object, given an AbortSignal (`signal`) that fires when
+   * the object is being deleted, the operator pauses or stops. Deletion waits for it to return
+   * (up to `cancellationTimeout`, default 60 s). Restarted after errors, with backoff.
+   */
+  daemon: spawning<DaemonOptions<AnySpawningContext>>('daemon'),
+  /**
+   * An admission webhook that accepts or rejects requests for the resource: throw
+   * `AdmissionError` (or any error) to reject. Served with `--webhook-server` (docs/admission.md).
+   */
+  validate: admission<AnyAdmissionContext>('validating'),
+  /** An admission webhook that changes objects before they are stored, through `patch`. */
+  mutate: admission<AnyMutationContext>('mutating'),
 };

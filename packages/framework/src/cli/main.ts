@@ -8,7 +8,9 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { stringify } from 'yaml';
 import { builtinLogin, Vault } from '../activities/login.ts';
 import { KubeClient } from '../kube/client.ts';
+import type { WebhookOptions } from '../admission/serve.ts';
 import { generateManifests } from '../manifests/generate.ts';
+import { commentOf, DEFAULT_WEBHOOK_PORT } from '../manifests/webhooks.ts';
 import { detectIdentity, Peering } from '../peering/peering.ts';
 import { registry } from '../registry/registry.ts';
 import { Operator } from '../runtime/operator.ts';
@@ -45,16 +47,21 @@ interface RunOptions {
   typecheck?: boolean;
   kubeconfig?: string;
   context?: string;
+  webhookServer?: { host: string; port: number };
+  webhookUrl?: string;
+  webhookAutoconfigure?: string | boolean;
+  webhookCert?: string;
+  webhookKey?: string;
 }
 
 async function run(files: string[], options: RunOptions): Promise<number> {
   const level: LogLevel = options.debug || options.verbose ? 'debug' : options.quiet ? 'warn' : 'info';
   const logger = createLogger({ format: options.logFormat, level });
-  const unavailable = (['metrics'] as const).filter((o) => options[o] !== undefined);
-  if (unavailable.length) {
-    logger.error(
-      `--${unavailable.join(', --')}: not available in kopf-ts ${own.version} yet; run without (standalone).`,
-    );
+  let webhooks: WebhookOptions | undefined;
+  try {
+    webhooks = webhookOptions(files, options);
+  } catch (error) {
+    logger.error((error as Error).message);
     return 2;
   }
   if (options.typecheck) {
@@ -73,6 +80,8 @@ async function run(files: string[], options: RunOptions): Promise<number> {
     clusterwide: options.allNamespaces,
     login: { kubeconfig: options.kubeconfig, context: options.context },
     liveness: options.liveness,
+    webhooks,
+    metrics: options.metrics,
     peering: options.standalone
       ? false
       : {
@@ -112,6 +121,8 @@ interface GenerateCliOptions {
   image: string;
   name?: string;
   appDir: string;
+  webhookCa?: string;
+  webhookPort: number;
 }
 
 async function generate(files: string[], options: GenerateCliOptions): Promise<number> {
@@ -123,11 +134,57 @@ async function generate(files: string[], options: GenerateCliOptions): Promise<n
     clusterwide: options.allNamespaces ?? false,
     image: options.image,
     files: files.map((f) => `${options.appDir.replace(/\/$/, '')}/${basename(f)}`),
+    webhookPort: options.webhookPort,
+    webhookCa: options.webhookCa === undefined ? undefined : readFileSync(options.webhookCa, 'utf8'),
   });
   process.stdout.write(
-    docs.map((d) => stringify(d, { lineWidth: 0, aliasDuplicateObjects: false })).join('---\n'),
+    docs
+      .map((d) => {
+        const text = stringify(d, { lineWidth: 0, aliasDuplicateObjects: false });
+        const comment = commentOf(d);
+        return comment ? `${comment.replace(/^/gm, '# ')}\n${text}` : text;
+      })
+      .join('---\n'),
   );
   return 0;
+}
+
+/** `HOST:PORT` (IPv6 in brackets: `[::]:8443`). */
+function hostPort(value: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]*)\]|([^:]*)):(\d+)$/.exec(value);
+  const port = Number(match?.[3]);
+  if (!match || port > 65535) throw new InvalidArgumentError('Expected HOST:PORT, e.g. 127.0.0.1:9443.');
+  return { host: match[1] ?? match[2] ?? '', port };
+}
+
+/** The webhook server's options from the `--webhook-*` flags; undefined without `--webhook-server`. */
+function webhookOptions(files: string[], options: RunOptions): WebhookOptions | undefined {
+  const { webhookServer, webhookUrl, webhookAutoconfigure, webhookCert, webhookKey } = options;
+  if (!webhookServer) {
+    const stray = [
+      webhookUrl && '--webhook-url',
+      webhookAutoconfigure && '--webhook-autoconfigure',
+      webhookCert && '--webhook-cert',
+      webhookKey && '--webhook-key',
+    ].filter(Boolean);
+    if (stray.length) throw new Error(`${stray.join(', ')}: needs --webhook-server HOST:PORT.`);
+    return undefined;
+  }
+  if (Boolean(webhookCert) !== Boolean(webhookKey))
+    throw new Error('--webhook-cert and --webhook-key go together.');
+  if (webhookUrl && !/^https:\/\//.test(webhookUrl))
+    throw new Error(`--webhook-url must be an https:// URL, got '${webhookUrl}'.`);
+  return {
+    ...webhookServer,
+    url: webhookUrl,
+    tls: webhookCert && webhookKey ? { certFile: webhookCert, keyFile: webhookKey } : undefined,
+    autoconfigure:
+      typeof webhookAutoconfigure === 'string'
+        ? webhookAutoconfigure
+        : webhookAutoconfigure
+          ? `${defaultName(files[0]!)}.auto.kopf-ts.dev`
+          : undefined,
+  };
 }
 
 /** The operator's name from its package (or its folder): `psql-operator`. */
@@ -226,6 +283,21 @@ export function program(): Command {
     .option('--typecheck', 'type-check the operator files before starting (needs typescript)')
     .option('--kubeconfig <path>', 'the kubeconfig file (default: KUBECONFIG, ~/.kube/config, or in-cluster)')
     .option('--context <name>', 'the kubeconfig context')
+    .option(
+      '--webhook-server <host:port>',
+      'serve the admission webhooks (on.validate, on.mutate) over HTTPS, e.g. 127.0.0.1:9443',
+      hostPort,
+    )
+    .option('--webhook-url <url>', 'the URL the apiserver calls (default: https://HOST:PORT)')
+    .option(
+      '--webhook-autoconfigure [name]',
+      'apply the Validating/MutatingWebhookConfiguration at start (default name: <operator>.auto.kopf-ts.dev)',
+    )
+    .option(
+      '--webhook-cert <file>',
+      "the serving certificate's PEM file (default: a self-signed one, made at start)",
+    )
+    .option('--webhook-key <file>', "the serving certificate's key (PEM)")
     .action(async (files: string[], options: RunOptions) => {
       // Exit once stopped: handlers abandoned at the stop timeout must not keep the process alive.
       process.exit(await run(files, options));
@@ -233,7 +305,7 @@ export function program(): Command {
   cli
     .command('generate')
     .description(
-      "Print the operator's manifests as YAML: CRDs, peering CRDs, ServiceAccount, RBAC, Deployment.",
+      "Print the operator's manifests as YAML: CRDs, peering CRDs, ServiceAccount, RBAC, Deployment (and admission webhooks).",
     )
     .argument('<files...>', 'operator files')
     .option('-n, --namespace <ns>', 'namespace of the operator (and the one it serves, unless -A)', 'default')
@@ -241,6 +313,8 @@ export function program(): Command {
     .option('--image <image>', 'the operator image', 'kopf-ts-operator:latest')
     .option('--name <name>', "the operator's name (default: its package name)")
     .option('--app-dir <dir>', 'where the image keeps the operator files', '/app')
+    .option('--webhook-ca <file>', "the CA (PEM) that signs the webhook server's certificate: the caBundle")
+    .option('--webhook-port <port>', "the webhook server's container port", integer, DEFAULT_WEBHOOK_PORT)
     .action(async (files: string[], options: GenerateCliOptions) => {
       process.exitCode = await generate(files, options);
     });
@@ -278,11 +352,10 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await program().parseAsync(argv);
   } catch (error) {
-    if (error instanceof LoadError) {
-      process.stderr.write(`kopf-ts: ${error.message}\n`);
-      process.exitCode = 1;
-      return;
-    }
-    throw error;
+    // Load errors, missing credentials, API errors: a message, not a stack dump (--debug shows it).
+    process.stderr.write(`kopf-ts: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (!(error instanceof LoadError) && argv.includes('--debug') && error instanceof Error)
+      process.stderr.write(`${error.stack}\n`);
+    process.exitCode = 1;
   }
 }

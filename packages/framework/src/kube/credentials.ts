@@ -99,7 +99,7 @@ export async function kubeconfigConnection(
       .filter(Boolean);
     if (!files.some((f) => existsSync(f))) {
       throw new Error(
-        `No kubeconfig found (${process.env.KUBECONFIG ? `KUBECONFIG=${process.env.KUBECONFIG}` : `KUBECONFIG is not set and ${files[0]} does not exist`}), and not running in a cluster. Set KUBECONFIG or pass --kubeconfig.`,
+        `No kubeconfig found (${process.env.KUBECONFIG ? `KUBECONFIG=${process.env.KUBECONFIG}` : `KUBECONFIG is not set and ${files[0]} does not exist`}), and not running in a cluster. Set KUBECONFIG or pass --kubeconfig`,
       );
     }
     kc.loadFromDefault();

@@ -5,6 +5,7 @@
  */
 import { parseSelector } from '../kube/resources.ts';
 import type { Registry, ResourceDeclaration } from '../registry/registry.ts';
+import { addWebhookManifests } from './webhooks.ts';
 
 export interface GenerateOptions {
   /** The operator's name: ServiceAccount, roles and Deployment. */
@@ -17,6 +18,10 @@ export interface GenerateOptions {
   image: string;
   /** The operator files as the image has them, e.g. `/app/operator.ts`. */
   files: string[];
+  /** The admission webhook server's container port (with `on.validate`/`on.mutate` handlers). Default 8443. */
+  webhookPort?: number;
+  /** PEM of the CA that signs the webhook server's certificate: the configurations' `caBundle`. */
+  webhookCa?: string;
 }
 
 type Doc = Record<string, unknown>;
@@ -93,8 +98,8 @@ export function rbacRules(registry: Registry, clusterwide = false): Rule[] {
       (d) => d.plural === selector.plural && (selector.group === undefined || d.group === selector.group),
     );
     const group = selector.group ?? declared?.group ?? '';
-    add(group, selector.plural, handler.kind === 'changing' ? [...WATCH_VERBS, ...STATE_VERBS] : WATCH_VERBS);
-    if (handler.kind === 'changing' && declared && declared.statusSubresource !== false)
+    add(group, selector.plural, handler.kind === 'watching' ? WATCH_VERBS : [...WATCH_VERBS, ...STATE_VERBS]);
+    if (handler.kind !== 'watching' && declared && declared.statusSubresource !== false)
       add(group, `${selector.plural}/status`, ['patch']);
   }
   add('', 'events', ['create']);
@@ -193,6 +198,14 @@ export function generateManifests(registry: Registry, options: GenerateOptions):
         },
       },
     },
+  });
+  addWebhookManifests(docs, registry, {
+    name,
+    namespace,
+    clusterwide,
+    labels,
+    port: options.webhookPort,
+    ca: options.webhookCa,
   });
   return docs;
 }

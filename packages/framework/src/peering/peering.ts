@@ -97,6 +97,8 @@ function describe(peers: Peer[]): string {
 
 export class Peering {
   private paused = false;
+  /** The first evaluation after joining resumes without a message (we were never really paused). */
+  private quietResume = false;
   private resumed?: PromiseWithResolvers<void>;
   private latest?: JsonObject;
   private timer?: NodeJS.Timeout;
@@ -150,6 +152,9 @@ export class Peering {
       if (signal.aborted) return;
       this.setPaused(false, `The peering object '${this.where} exists now.`);
     } else {
+      // Paused until the first look at the peers (as Kopf starts): no handling before we know.
+      this.paused = true;
+      this.quietResume = true;
       onReady(true);
     }
     const keepalive = this.keepalive(signal);
@@ -186,6 +191,11 @@ export class Peering {
       return true;
     } catch (error) {
       if (error instanceof ApiError && error.notFound) return false;
+      // Forbidden: the operator may not read peerings (RBAC). Not silently standalone when asked for by name.
+      if (error instanceof ApiError && error.forbidden && !this.options.mandatory) {
+        this.logger.error(`Cannot read the peering object '${this.where}: ${error.message}`);
+        return false;
+      }
       throw error;
     }
   }
@@ -271,11 +281,20 @@ export class Peering {
   }
 
   private setPaused(paused: boolean, message: string): void {
+    const quiet = this.quietResume;
+    this.quietResume = false;
+    if (quiet && paused) {
+      // Silently paused since joining; now paused for a reason: say so.
+      this.logger.warn(message);
+      this.onChange(true);
+      return;
+    }
     if (paused === this.paused) return;
     this.paused = paused;
     if (paused) this.logger.warn(message);
     else {
-      this.logger.info(message);
+      if (quiet) this.logger.debug(message);
+      else this.logger.info(message);
       this.resumed?.resolve();
       this.resumed = undefined;
     }

@@ -15,7 +15,7 @@ import type {
   ObjectApi,
   ObjectContext,
 } from '../registry/context.ts';
-import type { ChangingHandler, Reason, WatchingHandler } from '../registry/registry.ts';
+import type { ChangingHandler, Reason, SpawningHandler, WatchingHandler } from '../registry/registry.ts';
 import { buildEssence, clearEssence, fetchDiffBase, storeDiffBase } from '../state/diffbase.ts';
 import type { KeyConvention } from '../state/keys.ts';
 import { patchStatus, type Patch } from '../state/patch.ts';
@@ -28,6 +28,7 @@ import type { EventPoster } from './events.ts';
 import { filtersMatch, invoke } from './invocation.ts';
 import { applyPatch, setFinalizer } from './patching.ts';
 import { HandlerState } from './progression.ts';
+import type { Spawner } from './spawning.ts';
 
 export interface ProcessingSettings {
   convention: KeyConvention;
@@ -39,6 +40,9 @@ export interface ResourceHandlers {
   resource: Resource;
   changing: ChangingHandler[];
   watching: WatchingHandler[];
+  spawning: SpawningHandler[];
+  /** Runs the timers and daemons of this resource's objects (when it has any). */
+  spawner?: Spawner;
 }
 
 /** What the operator remembers about an object between cycles (in memory only). */
@@ -92,7 +96,7 @@ function stringMap(value: JsonValue | undefined): Record<string, string> {
   return value as Record<string, string>;
 }
 
-function objectContext(
+export function objectContext(
   resource: Resource,
   body: JsonObject,
   patch: Patch,
@@ -165,7 +169,7 @@ export async function processEvent(
       );
     }
   }
-  if (!rh.changing.length) {
+  if (!rh.changing.length && !rh.spawner) {
     // Event handlers may write to the object too.
     const ref = { namespace: base.namespace, name: base.name };
     return {
@@ -194,6 +198,11 @@ export async function processEvent(
   else if (!changes.length && initial) cause = 'resume';
   else if (!changes.length) cause = 'noop';
   else cause = 'update';
+  // Timers and daemons live while the object does; deletion waits for them to stop.
+  const uid = textOf(meta.uid);
+  if (deleting || event.type === 'DELETED') await rh.spawner?.stop(uid, 'the object is being deleted');
+  else rh.spawner?.update(uid, body, changes.length > 0, memory.memo, logger);
+
   if (cause === 'gone' || cause === 'free') {
     logger.debug(
       cause === 'gone'
@@ -204,9 +213,9 @@ export async function processEvent(
   }
 
   // The finalizer: needed while any non-optional deletion handler applies to this object.
-  const mustBlock = rh.changing.some(
-    (h) => h.reasons.includes('delete') && !h.options.optional && filtersMatch(h, base),
-  );
+  const mustBlock =
+    rh.changing.some((h) => h.reasons.includes('delete') && !h.options.optional && filtersMatch(h, base)) ||
+    (rh.spawner?.requiresFinalizer(base) ?? false);
   if (mustBlock && !blocked && !deleting) {
     logger.debug('Adding the finalizer, thus preventing the actual deletion.');
     return { version: await setFinalizer(env.client, rh.resource, body, finalizer, true) };

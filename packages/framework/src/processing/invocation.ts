@@ -58,9 +58,7 @@ export async function invoke(handler: ResourceHandler, context: HandlerContext):
   if (options.timeout !== undefined && context.runtime >= options.timeout) {
     return {
       final: true,
-      error: new PermanentError(
-        `Handler '${handler.id}' has timed out after ${context.runtime.toFixed(1)} seconds.`,
-      ),
+      error: new PermanentError(`Handler '${handler.id}' has timed out after ${options.timeout} seconds.`),
     };
   }
   try {

@@ -36,6 +36,8 @@ export interface QueueOptions {
   errorBackoff?: number;
   /** Awaited before each cycle: e.g. blocks while the operator is paused by peering. */
   gate?: () => Promise<void>;
+  /** Told when a cycle starts: seconds since the object's first unprocessed event (or its due time). */
+  onCycle?: (waitSeconds: number) => void;
 }
 
 interface Queue<E extends QueuedEvent> {
@@ -45,7 +47,11 @@ interface Queue<E extends QueuedEvent> {
   last?: E;
   expected?: string;
   expectedSeen: boolean;
+  /** Until when (ms) to wait for `expected` to come back. */
+  expectedBy?: number;
   dueAt?: number;
+  /** When the oldest event not yet taken by a cycle arrived (ms). */
+  pendingSince?: number;
   errors: number;
   wake?: () => void;
 }
@@ -58,7 +64,8 @@ function gone(queue: Queue<QueuedEvent>): boolean {
 export class ObjectQueues<E extends QueuedEvent> {
   private readonly queues = new Map<string, Queue<E>>();
   private readonly workers = new Set<Promise<void>>();
-  private readonly options: Required<Omit<QueueOptions, 'gate'>> & Pick<QueueOptions, 'gate'>;
+  private readonly options: Required<Omit<QueueOptions, 'gate' | 'onCycle'>> &
+    Pick<QueueOptions, 'gate' | 'onCycle'>;
   private active = 0;
   private readonly slots: Array<() => void> = [];
   private stopping = false;
@@ -82,13 +89,14 @@ export class ObjectQueues<E extends QueuedEvent> {
     if (this.stopping) return;
     let queue = this.queues.get(key);
     if (queue) {
+      if (!queue.latest) queue.pendingSince = Date.now();
       queue.latest = event;
       queue.arrived.add(event.version);
       if (queue.expected !== undefined && event.version === queue.expected) queue.expectedSeen = true;
       queue.wake?.();
       return;
     }
-    queue = { latest: event, arrived: new Set(), expectedSeen: false, errors: 0 };
+    queue = { latest: event, arrived: new Set(), expectedSeen: false, errors: 0, pendingSince: Date.now() };
     this.queues.set(key, queue);
     const worker = this.work(key, queue).finally(() => this.workers.delete(worker));
     this.workers.add(worker);
@@ -142,10 +150,14 @@ export class ObjectQueues<E extends QueuedEvent> {
     try {
       while (!this.stopping) {
         if (!queue.latest) {
-          if (queue.dueAt === undefined) break; // nothing to do: the queue ends
-          await this.wait(queue, queue.dueAt - Date.now());
+          // While our last patch has not come back, the queue stays (up to the consistency
+          // timeout): the events before it (e.g. of a status patch) then wait for it. A new
+          // queue would know nothing of the patch and handle the stale state again.
+          const awaiting = queue.expected !== undefined && !queue.expectedSeen ? queue.expectedBy : undefined;
+          if (queue.dueAt === undefined && (awaiting === undefined || Date.now() >= awaiting)) break;
+          await this.wait(queue, Math.min(queue.dueAt ?? Infinity, awaiting ?? Infinity) - Date.now());
           if (this.stopping) break;
-          if (!queue.latest && Date.now() < queue.dueAt) continue;
+          if (!queue.latest && (queue.dueAt === undefined || Date.now() < queue.dueAt)) continue;
         }
         if (queue.latest && this.options.batchWindow > 0)
           await this.wait(queue, this.options.batchWindow * 1000);
@@ -169,7 +181,10 @@ export class ObjectQueues<E extends QueuedEvent> {
           this.release();
           break;
         }
+        const since = queue.latest ? queue.pendingSince : queue.dueAt;
+        if (since !== undefined) this.options.onCycle?.(Math.max(0, Date.now() - since) / 1000);
         queue.latest = undefined;
+        queue.pendingSince = undefined;
         queue.arrived.clear();
         queue.last = event;
         queue.dueAt = undefined;
@@ -190,6 +205,7 @@ export class ObjectQueues<E extends QueuedEvent> {
         }
         queue.expected = outcome.version;
         queue.expectedSeen = outcome.version !== undefined && queue.arrived.has(outcome.version);
+        queue.expectedBy = Date.now() + this.options.consistencyTimeout * 1000;
         queue.arrived.clear();
         if (outcome.delay !== undefined) queue.dueAt = Date.now() + outcome.delay * 1000;
         if (event.type === 'DELETED') break;

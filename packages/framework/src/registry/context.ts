@@ -147,6 +147,18 @@ export interface HandlerContext<Spec = JsonObject, Status = JsonObject> extends 
   diff: DiffItem[];
 }
 
+/** What timers and daemons receive. */
+export interface SpawningContext<Spec = JsonObject, Status = JsonObject> extends ObjectContext<Spec, Status> {
+  /** Aborted when the task must stop: the object is being deleted, the operator pauses or stops. */
+  signal: AbortSignal;
+  /** 0 on the first attempt (daemons: restarts after errors; timers: consecutive failures). */
+  retry: number;
+  /** When the task started. */
+  started: Date;
+  /** Seconds since `started`. */
+  runtime: number;
+}
+
 /** What on.event handlers receive: the raw watch event. */
 export interface EventContext<Spec = JsonObject, Status = JsonObject> extends ObjectContext<Spec, Status> {
   type: 'ADDED' | 'MODIFIED' | 'DELETED';

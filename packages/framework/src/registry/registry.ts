@@ -73,7 +73,33 @@ export interface WatchingHandler extends HandlerBase {
   kind: 'watching';
 }
 
-export type ResourceHandler = ChangingHandler | WatchingHandler;
+/** Options of `on.timer`. Durations are in seconds. */
+export interface TimerOptions<C = never> extends HandlerOptions<C> {
+  /** Seconds between runs. */
+  interval: number;
+  /** Run only when the object has not changed for this long. */
+  idle?: number;
+  /** Seconds to wait before the first run. */
+  initialDelay?: number;
+  /** Keep a fixed rhythm (every `interval` from the start) rather than `interval` after each run ends. */
+  sharp?: boolean;
+}
+
+/** Options of `on.daemon`. Durations are in seconds. */
+export interface DaemonOptions<C = never> extends HandlerOptions<C> {
+  /** Seconds to wait before starting. */
+  initialDelay?: number;
+  /** Seconds a daemon has to stop after its signal is aborted before it is abandoned. Default 60. */
+  cancellationTimeout?: number;
+}
+
+/** on.timer / on.daemon: per-object tasks that live while the object exists. */
+export interface SpawningHandler extends HandlerBase {
+  kind: 'timer' | 'daemon';
+  options: TimerOptions<never> | DaemonOptions<never>;
+}
+
+export type ResourceHandler = ChangingHandler | WatchingHandler | SpawningHandler;
 
 /** A custom resource that the operator declares (and `kopf-ts generate` emits a CRD for). */
 export interface ResourceDeclaration {
@@ -123,11 +149,48 @@ export interface ActivityHandler {
   origin?: string;
 }
 
+/** An operation an admission webhook can be called for. */
+export type AdmissionOperation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
+
+/** Options of admission handlers (`on.validate`, `on.mutate`). Durations are in seconds. */
+export interface AdmissionOptions {
+  /** Defaults to the function's name; names the webhook (`<id>.<plural>.<group>`). */
+  id?: string;
+  /** The operations to be called for. Default `['CREATE', 'UPDATE']`. */
+  operations?: AdmissionOperation[];
+  /** A subresource (e.g. `status`, `scale`) instead of the object itself. */
+  subresource?: string;
+  /** Only objects whose labels match (also sent to the apiserver as the webhook's `objectSelector` where possible). */
+  labels?: Record<string, MetaFilter>;
+  /** Only objects whose annotations match. */
+  annotations?: Record<string, MetaFilter>;
+  /** `None` (default) or `NoneOnDryRun`: whether the handler has side effects outside the object. */
+  sideEffects?: 'None' | 'NoneOnDryRun';
+  /** What the apiserver does when the webhook cannot be called: `Fail` (default, reject) or `Ignore` (admit). */
+  failurePolicy?: 'Fail' | 'Ignore';
+  /** Seconds the apiserver waits for the webhook (1–30; the apiserver's default is 10). */
+  timeout?: number;
+  /** An arbitrary value passed to the handler as `param`. */
+  param?: unknown;
+}
+
+/** on.validate / on.mutate handlers, served as admission webhooks. */
+export interface AdmissionHandler {
+  kind: 'validating' | 'mutating';
+  id: string;
+  resource: ResourceSpec;
+  fn: HandlerFn<never>;
+  options: AdmissionOptions;
+  origin?: string;
+}
+
 export interface Registry {
   handlers: ResourceHandler[];
   activities: ActivityHandler[];
   resources: ResourceDeclaration[];
   permissions: PermissionDeclaration[];
+  /** Admission handlers (`on.validate`, `on.mutate`). */
+  webhooks: AdmissionHandler[];
 }
 
 const KEY = Symbol.for('kopf-ts.registry');
@@ -135,7 +198,8 @@ const KEY = Symbol.for('kopf-ts.registry');
 /** The process-wide registry. */
 export function registry(): Registry {
   const holder = globalThis as { [KEY]?: Registry };
-  holder[KEY] ??= { handlers: [], activities: [], resources: [], permissions: [] };
+  holder[KEY] ??= { handlers: [], activities: [], resources: [], permissions: [], webhooks: [] };
+  holder[KEY].webhooks ??= []; // a registry made by an older copy of the package
   return holder[KEY];
 }
 
@@ -146,6 +210,7 @@ export function clearRegistry(): void {
   r.activities.length = 0;
   r.resources.length = 0;
   r.permissions.length = 0;
+  r.webhooks.length = 0;
 }
 
 /** Adds a handler; a duplicate id on the same resource is an error that names both. */
@@ -173,4 +238,20 @@ export function addActivity(activity: ActivityHandler): void {
       `An on.${activity.kind} activity with id '${activity.id}' is already registered${clash.origin ? ` at ${clash.origin}` : ''}.`,
     );
   r.activities.push(activity);
+}
+
+/** Adds an admission handler; a duplicate id of the same kind on the same resource is an error. */
+export function addWebhook(handler: AdmissionHandler): void {
+  const r = registry();
+  const key = JSON.stringify(handler.resource);
+  const clash = r.webhooks.find(
+    (h) => h.kind === handler.kind && h.id === handler.id && JSON.stringify(h.resource) === key,
+  );
+  if (clash) {
+    throw new Error(
+      `An admission handler with id '${handler.id}' is already registered for ${key}${clash.origin ? ` at ${clash.origin}` : ''}. ` +
+        `Give one of them another id: { id: '...' }.`,
+    );
+  }
+  r.webhooks.push(handler);
 }

@@ -8,17 +8,21 @@ import { EventEmitter } from 'eventemitter3';
 import { LivenessEndpoint, type Health } from '../activities/liveness.ts';
 import { builtinLogin, Vault, type LoginOptions } from '../activities/login.ts';
 import { ActivityError, runActivity } from '../activities/run.ts';
+import { startWebhooks, type RunningWebhooks, type WebhookOptions } from '../admission/serve.ts';
 import { KubeClient } from '../kube/client.ts';
 import { Objects } from '../kube/objects.ts';
 import type { CredentialsSource } from '../kube/credentials.ts';
 import { Discovery, parseSelector, resourceName, type Resource } from '../kube/resources.ts';
+import type { Metrics } from '../metrics/metrics.ts';
 import {
+  objectContext,
   processEvent,
   type ObjectEvent,
   type ObjectMemory,
   type ResourceHandlers,
 } from '../processing/cycle.ts';
 import { EventPoster } from '../processing/events.ts';
+import { Spawner } from '../processing/spawning.ts';
 import { detectIdentity, Peering } from '../peering/peering.ts';
 import { ObjectQueues } from '../queueing/queues.ts';
 import type { Reason, Registry, ResourceHandler } from '../registry/registry.ts';
@@ -55,6 +59,13 @@ export interface OperatorOptions {
   registry?: Registry;
   /** Serve a liveness endpoint at this URL, e.g. `http://0.0.0.0:8080/healthz`. */
   liveness?: string;
+  /** Serve Prometheus metrics at `/metrics` on this address, e.g. `127.0.0.1:9090` (port 0: any). */
+  metrics?: string;
+  /**
+   * Serve the admission handlers (`on.validate`, `on.mutate`) over HTTPS on this host and port,
+   * optionally configuring the cluster to call them (docs/admission.md). Nothing listens without it.
+   */
+  webhooks?: WebhookOptions;
   /**
    * Coordination with other operator instances through Kopf's peering objects; `false` for
    * standalone. Default: the peering `default` if it exists (standalone otherwise), priority 0.
@@ -86,6 +97,10 @@ export interface OperatorEvents {
   paused: (paused: boolean) => void;
   /** The liveness endpoint is listening (on this port). */
   liveness: (port: number) => void;
+  /** The admission webhook server is listening (on this port; the apiserver is told to call `url`). */
+  webhooks: (info: { port: number; url: string }) => void;
+  /** The metrics endpoint is listening (on this port). */
+  metrics: (port: number) => void;
   /** The operator stopped; `error` when it stopped because of a failure (e.g. no credentials). */
   stopped: (error?: Error) => void;
 }
@@ -113,7 +128,10 @@ export class Operator extends EventEmitter<OperatorEvents> {
   private readonly memo: Record<string, unknown> = {};
   private readonly watchStates = new Map<string, { state: string; error?: Error }>();
   private liveness?: LivenessEndpoint;
+  private metrics?: Metrics;
   private peerings: Peering[] = [];
+  private webhooks?: RunningWebhooks;
+  private readonly spawners: Spawner[] = [];
 
   constructor(private readonly options: OperatorOptions = {}) {
     super();
@@ -125,7 +143,8 @@ export class Operator extends EventEmitter<OperatorEvents> {
     const { options, logger } = this;
     const registry = options.registry ?? globalRegistry();
     const handlers = registry.handlers;
-    if (!handlers.length) logger.warn('No handlers are registered: the operator will do nothing.');
+    if (!handlers.length && !registry.webhooks.length)
+      logger.warn('No handlers are registered: the operator will do nothing.');
     const credentials = options.credentials ?? (await this.authenticate(registry));
     for (const activity of registry.activities.filter((a) => a.kind === 'startup')) {
       try {
@@ -146,7 +165,11 @@ export class Operator extends EventEmitter<OperatorEvents> {
       );
       this.emit('liveness', await this.liveness.start());
     }
-    const client = new KubeClient(credentials);
+    const metrics = options.metrics ? await this.startMetrics() : undefined;
+    if (metrics) this.emit('metrics', await metrics.serve(options.metrics!, logger));
+    const client = new KubeClient(credentials, {
+      onResponse: metrics && ((info) => metrics.apiResponse(info)),
+    });
     this.client = client;
     this.events = new EventPoster(client, logger);
     const prefix = options.prefix ?? DEFAULT_PREFIX;
@@ -155,15 +178,36 @@ export class Operator extends EventEmitter<OperatorEvents> {
       finalizer: options.finalizer ?? `${prefix}/KopfFinalizerMarker`,
     };
 
+    const namespaces = await this.namespaces(credentials);
+    await this.startWebhooks(client, registry, namespaces);
     const groups = await this.resolveResources(client, handlers);
     const byKey = new Map<string, ResourceHandlers>();
     for (const g of groups) byKey.set(resourceName(g.resource), g);
     const events = this.events;
     const api = new Objects(client);
-    const namespaces = await this.namespaces(credentials);
     await this.startPeering(client, namespaces);
     const gate = () =>
       Promise.all(this.peerings.map((p) => p.waitUntilResumed(this.abort.signal))).then(() => undefined);
+    // Timers and daemons: their own tasks per object, paused with the operator.
+    for (const g of groups) {
+      if (!g.spawning.length) continue;
+      const spawner = new Spawner(
+        {
+          client,
+          api,
+          gate: (signal) =>
+            Promise.all(this.peerings.map((p) => p.waitUntilResumed(signal))).then(() => undefined),
+        },
+        g.resource,
+        g.spawning,
+        (body, patch, memo, log) => objectContext(g.resource, body, patch, memo, log, api),
+      );
+      g.spawner = spawner;
+      this.spawners.push(spawner);
+    }
+    this.on('paused', (paused) => {
+      for (const spawner of this.spawners) void spawner.setPaused(paused);
+    });
     this.queues = new ObjectQueues(
       (key, event) => {
         const rh = byKey.get(key.slice(0, key.indexOf(' ')))!;
@@ -183,6 +227,7 @@ export class Operator extends EventEmitter<OperatorEvents> {
         consistencyTimeout: options.consistencyTimeout,
         batchWindow: options.batchWindow,
         gate,
+        onCycle: metrics && ((seconds) => metrics.queueWait(seconds)),
       },
     );
 
@@ -207,6 +252,7 @@ export class Operator extends EventEmitter<OperatorEvents> {
       this.abort.abort();
       for (const controller of this.watchers.values()) controller.abort();
       const finished = await (this.queues?.stop(this.options.stopTimeout ?? 30) ?? Promise.resolve(true));
+      await Promise.all(this.spawners.map((s) => s.stopAll()));
       if (!finished)
         this.logger.warn(
           'Some handlers did not finish in time; they are abandoned (their progress is kept for the next start).',
@@ -219,7 +265,9 @@ export class Operator extends EventEmitter<OperatorEvents> {
           signal: AbortSignal.timeout(30_000),
         }).catch(() => undefined);
       }
+      await this.webhooks?.stop();
       await this.liveness?.stop();
+      await this.metrics?.stop();
       await this.client?.close();
       this.logger.info('The operator has stopped.');
       this.emit('stopped', this.failure);
@@ -270,6 +318,33 @@ export class Operator extends EventEmitter<OperatorEvents> {
     await Promise.all(ready);
   }
 
+  /** Serves the admission handlers when asked to (the `webhooks` option), and says so when not. */
+  private async startWebhooks(
+    client: KubeClient,
+    registry: Registry,
+    namespaces: string[] | undefined,
+  ): Promise<void> {
+    const handlers = registry.webhooks;
+    const config = this.options.webhooks;
+    if (!handlers.length) return;
+    if (!config) {
+      this.logger.info(
+        `${handlers.length} admission handler(s) are registered, but no webhook server was asked for (--webhook-server): they are not served.`,
+      );
+      return;
+    }
+    const globs = namespaces?.some((n) => /[*?]/.test(n));
+    const patterns = namespaces?.map(globToRegExp);
+    this.webhooks = await startWebhooks(config, handlers, {
+      client,
+      logger: this.logger,
+      // Globs cannot be a namespaceSelector: the server itself admits other namespaces' requests.
+      namespaces: globs ? undefined : namespaces,
+      servesNamespace: patterns && ((ns) => patterns.some((p) => p.test(ns))),
+    });
+    this.emit('webhooks', { port: this.webhooks.port, url: this.webhooks.url });
+  }
+
   /** Logs in through the login activities (or the built-in one) into a vault of credentials. */
   private async authenticate(registry: Registry): Promise<CredentialsSource> {
     const logins = registry.activities.filter((a) => a.kind === 'login');
@@ -294,6 +369,17 @@ export class Operator extends EventEmitter<OperatorEvents> {
       .map(([key, s]) => `${key}: ${s.error?.message ?? 'failing'}`);
     if (this.failure) problems.push(this.failure.message);
     return { healthy: problems.length === 0 && !this.abort.signal.aborted, problems };
+  }
+
+  /** Creates the metrics (prom-client is loaded only then) and feeds them from the operator's own events. */
+  private async startMetrics(): Promise<Metrics> {
+    const { Metrics } = await import('../metrics/metrics.ts');
+    const metrics = new Metrics(() => this.queued);
+    this.metrics = metrics;
+    this.on('handler', (info) => metrics.handler(info));
+    this.on('watch', (info) => metrics.watchState(info));
+    this.on('paused', (paused) => metrics.paused(paused));
+    return metrics;
   }
 
   /** The number of objects with a live queue (tests, metrics). */
@@ -350,10 +436,16 @@ export class Operator extends EventEmitter<OperatorEvents> {
       }
       if (!resource) break;
       const name = resourceName(resource);
-      const group = groups.get(name) ?? { resource, changing: [], watching: [] };
+      const group: ResourceHandlers = groups.get(name) ?? {
+        resource,
+        changing: [],
+        watching: [],
+        spawning: [],
+      };
       for (const h of list) {
         if (h.kind === 'changing') group.changing.push(h);
-        else group.watching.push(h);
+        else if (h.kind === 'watching') group.watching.push(h);
+        else group.spawning.push(h);
       }
       groups.set(name, group);
     }
@@ -443,6 +535,7 @@ export class Operator extends EventEmitter<OperatorEvents> {
     const metadata = (event.object.metadata ?? {}) as JsonObject;
     const uid = textOf(metadata.uid);
     if (listing) this.memoryOf(uid).noticedByListing = true;
+    this.metrics?.watchEvent(resourceName(rh.resource), event.type);
     this.queues!.push(`${resourceName(rh.resource)} ${uid}`, {
       type: event.type,
       object: event.object,
