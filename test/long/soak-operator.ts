@@ -1,0 +1,11 @@
+/** The soak test's operator: create, update and delete handlers that do a little work. */
+import { on } from 'kopf-ts';
+
+console.error(`PID ${process.pid}`);
+on.create('kopftests.kopf-ts.dev', function create_fn({ spec }) {
+  return { seen: spec.n };
+});
+on.update('kopftests.kopf-ts.dev', function update_fn({ diff }) {
+  return { changes: diff.length };
+});
+on.delete('kopftests.kopf-ts.dev', function delete_fn() {});
