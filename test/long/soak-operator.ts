@@ -1,8 +1,8 @@
 /** The soak test's operator: create, update and delete handlers that do a little work. */
-import { on } from 'kopf-ts';
+import { on, type HandlerContext } from 'kopf-ts';
 
 console.error(`PID ${process.pid}`);
-on.create('kopftests.kopf-ts.dev', function create_fn({ spec }) {
+on.create('kopftests.kopf-ts.dev', function create_fn({ spec }: HandlerContext<{ n: number }>) {
   return { seen: spec.n };
 });
 on.update('kopftests.kopf-ts.dev', function update_fn({ diff }) {
