@@ -7,27 +7,17 @@ import {
   cloneJson,
   dumpJson,
   keysOf,
-  parseJson,
   setKey,
   setKeyOrder,
   type JsonObject,
   type JsonValue,
 } from '../util/json.ts';
-import { makeKeys, markedPrefixes, markerToStore, type KeyConvention } from './keys.ts';
-import { patchAnnotations, removeField, type Patch } from './patch.ts';
+import { isObject, readRecord, writeRecord } from './annotations.ts';
+import { makeKeys, markedPrefixes, type KeyConvention } from './keys.ts';
+import { removeField, type Patch } from './patch.ts';
 
 const DIFFBASE_NAME = 'last-handled-configuration';
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
-
-function isObject(value: JsonValue | undefined): value is JsonObject {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
-function annotationsOf(body: JsonObject): JsonObject {
-  const metadata = body.metadata;
-  const annotations = isObject(metadata) ? metadata.annotations : undefined;
-  return isObject(annotations) ? annotations : {};
-}
 
 /** A copy of `obj` without `drop`'s keys, in the source key order. */
 function without(obj: JsonObject, drop: (key: string) => boolean): JsonObject {
@@ -121,14 +111,7 @@ export function encodeDiffBase(essence: JsonObject): string {
 
 /** The last handled essence stored on the body, or undefined if none (a new object). */
 export function fetchDiffBase(body: JsonObject, convention: KeyConvention): JsonObject | undefined {
-  const annotations = annotationsOf(body);
-  for (const key of makeKeys(convention, DIFFBASE_NAME, body)) {
-    const encoded = annotations[key];
-    if (typeof encoded !== 'string') continue;
-    const decoded = parseJson(encoded);
-    if (isObject(decoded)) return decoded;
-  }
-  return undefined;
+  return readRecord(body, DIFFBASE_NAME, convention);
 }
 
 /** Adds the diff-base annotation(s) (and our prefix marker, if needed) to the patch. */
@@ -138,11 +121,7 @@ export function storeDiffBase(
   essence: JsonObject,
   convention: KeyConvention,
 ): void {
-  const encoded = encodeDiffBase(essence);
-  const annotations = patchAnnotations(patch);
-  for (const key of makeKeys(convention, DIFFBASE_NAME, body)) annotations[key] = encoded;
-  const marker = markerToStore(convention, annotationsOf(body), annotations);
-  if (marker) annotations[marker[0]] = marker[1];
+  writeRecord(body, patch, DIFFBASE_NAME, encodeDiffBase(essence), convention);
 }
 
 /**

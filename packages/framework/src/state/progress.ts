@@ -4,8 +4,9 @@
  * record with null fields left out; read also from the legacy `status.kopf.progress`, which
  * is purged but no longer written.
  */
-import { dumpJson, parseJson, type JsonObject, type JsonValue } from '../util/json.ts';
-import { makeKeys, markerToStore, type KeyConvention } from './keys.ts';
+import { dumpJson, type JsonObject, type JsonValue } from '../util/json.ts';
+import { makeKeys, type KeyConvention } from './keys.ts';
+import { bodyAnnotations, isObject, readRecord, storeMarker, writeRecord } from './annotations.ts';
 import { patchAnnotations, removeField, type Patch } from './patch.ts';
 
 /** A handler's persisted progress; times are Kopf-formatted strings (see `time.ts`). */
@@ -36,15 +37,6 @@ const FIELDS = [
 const LEGACY_STATUS_PATH = ['kopf', 'progress'] as const;
 const TOUCH_NAME = 'touch-dummy';
 
-function isObject(value: JsonValue | undefined): value is JsonObject {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
-function bodyAnnotations(body: JsonObject): JsonObject {
-  const metadata = body.metadata;
-  return isObject(metadata) && isObject(metadata.annotations) ? metadata.annotations : {};
-}
-
 function legacyProgress(body: JsonObject): JsonObject {
   let value: JsonValue | undefined = body.status;
   for (const part of LEGACY_STATUS_PATH) value = isObject(value) ? value[part] : undefined;
@@ -67,13 +59,8 @@ export function fetchProgress(
   handlerId: string,
   convention: KeyConvention,
 ): ProgressRecord | undefined {
-  const annotations = bodyAnnotations(body);
-  for (const key of makeKeys(convention, handlerId, body)) {
-    const encoded = annotations[key];
-    if (typeof encoded !== 'string') continue;
-    const decoded = parseJson(encoded);
-    if (isObject(decoded)) return decoded;
-  }
+  const stored = readRecord(body, handlerId, convention);
+  if (stored) return stored;
   const legacy = legacyProgress(body)[handlerId];
   return isObject(legacy) ? legacy : undefined;
 }
@@ -86,10 +73,7 @@ export function storeProgress(
   record: ProgressRecord,
   convention: KeyConvention,
 ): void {
-  const encoded = encodeProgress(record);
-  const annotations = patchAnnotations(patch);
-  for (const key of makeKeys(convention, handlerId, body)) annotations[key] = encoded;
-  storeMarker(body, patch, convention);
+  writeRecord(body, patch, handlerId, encodeProgress(record), convention);
 }
 
 /** Removes a handler's record: nulls what the body has, drops what only the patch has. */
@@ -131,10 +115,4 @@ export function touch(body: JsonObject, patch: Patch, value: string | null, conv
     patchAnnotations(patch)[key] = value;
     storeMarker(body, patch, convention);
   }
-}
-
-function storeMarker(body: JsonObject, patch: Patch, convention: KeyConvention): void {
-  const annotations = patchAnnotations(patch);
-  const marker = markerToStore(convention, bodyAnnotations(body), annotations);
-  if (marker) annotations[marker[0]] = marker[1];
 }
