@@ -143,21 +143,23 @@ const baseEnv = (): NodeJS.ProcessEnv => {
 };
 
 const KOPF_TS = join(ROOT, 'packages/framework/bin/kopf-ts.js');
+/** The kopf-ts command line of every kopf-ts variant. */
+const kopfTsRun = () => [
+  KOPF_TS,
+  'run',
+  'bench/operators/kopf-ts-operator.ts',
+  '-n',
+  NS,
+  '--standalone',
+  ...config.kopfTsArgs,
+];
 const SPECS: Record<string, OperatorSpec> = {
   'kopf-ts': {
     id: 'kopf-ts',
     label: 'kopf-ts',
     launch: (cluster) => ({
       command: process.execPath,
-      args: [
-        KOPF_TS,
-        'run',
-        'bench/operators/kopf-ts-operator.ts',
-        '-n',
-        NS,
-        '--standalone',
-        ...config.kopfTsArgs,
-      ],
+      args: kopfTsRun(),
       env: { ...baseEnv(), KUBECONFIG: cluster.kubeconfig },
     }),
   },
@@ -185,17 +187,7 @@ const SPECS: Record<string, OperatorSpec> = {
     launch(cluster) {
       return {
         command: process.execPath,
-        args: [
-          KOPF_TS,
-          'run',
-          'bench/operators/kopf-ts-operator.ts',
-          '-n',
-          NS,
-          '--standalone',
-          '--metrics',
-          `127.0.0.1:${this.metricsPort}`,
-          ...config.kopfTsArgs,
-        ],
+        args: [...kopfTsRun(), '--metrics', `127.0.0.1:${this.metricsPort}`],
         env: { ...baseEnv(), KUBECONFIG: cluster.kubeconfig },
       };
     },
@@ -213,15 +205,7 @@ const SPECS: Record<string, OperatorSpec> = {
       writeFileSync(join(dir, 'namespace'), NS);
       return {
         command: process.execPath,
-        args: [
-          KOPF_TS,
-          'run',
-          'bench/operators/kopf-ts-operator.ts',
-          '-n',
-          NS,
-          '--standalone',
-          ...config.kopfTsArgs,
-        ],
+        args: kopfTsRun(),
         env: {
           ...baseEnv(),
           KUBERNETES_SERVICE_HOST: '127.0.0.1',
