@@ -116,6 +116,24 @@ async function stripFinalizers(cluster: ClusterInfo, namespace: string): Promise
   }
 }
 
+/** The messages of the Warning events about an object, joined by spaces ('' when none). */
+export async function warningMessages(
+  cluster: ClusterInfo,
+  namespace: string,
+  name: string,
+): Promise<string> {
+  return kubectl(cluster, [
+    'get',
+    'events',
+    '-n',
+    namespace,
+    '--field-selector',
+    `involvedObject.name=${name},type=Warning`,
+    '-o',
+    'jsonpath={.items[*].message}',
+  ]);
+}
+
 /** Polls `check` until it returns a truthy value or the timeout passes; returns that value. */
 export async function eventually<T>(
   what: string,

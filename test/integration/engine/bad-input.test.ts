@@ -9,7 +9,14 @@ import { on, TemporaryError } from '../../../packages/framework/src/index.ts';
 import type { HandlerContext } from '../../../packages/framework/src/index.ts';
 import { clearRegistry } from '../../../packages/framework/src/registry/registry.ts';
 import { keyConvention, makeV2Key } from '../../../packages/framework/src/state/keys.ts';
-import { eventually, kubectl, kubectlJson, sharedCluster, testNamespace } from '../../support/cluster.ts';
+import {
+  eventually,
+  kubectl,
+  kubectlJson,
+  sharedCluster,
+  testNamespace,
+  warningMessages,
+} from '../../support/cluster.ts';
 import { installTestCrd, startOperator } from '../../support/operator.ts';
 
 const R = 'kopftests.kopf-ts.dev';
@@ -113,16 +120,7 @@ test('results that cannot be stored, and handlers that never return, fail clearl
   );
   for (const name of ['cyclic', 'hang']) {
     const warning = await eventually(`a Warning event for ${name}`, async () => {
-      const out = await kubectl(cluster, [
-        'get',
-        'events',
-        '-n',
-        ns,
-        '--field-selector',
-        `involvedObject.name=${name},type=Warning`,
-        '-o',
-        'jsonpath={.items[*].message}',
-      ]);
+      const out = await warningMessages(cluster, ns, name);
       return out.includes('failed permanently') ? out : undefined;
     });
     assert.match(warning, /create_fn/);

@@ -6,7 +6,14 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { before, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { eventually, kubectl, kubectlJson, sharedCluster, testNamespace } from '../../support/cluster.ts';
+import {
+  eventually,
+  kubectl,
+  kubectlJson,
+  sharedCluster,
+  testNamespace,
+  warningMessages,
+} from '../../support/cluster.ts';
 import { KOPF_TS, ROOT, startCli } from '../../support/cli.ts';
 
 const OPERATOR = 'packages/psql-operator/src/operator.ts';
@@ -164,16 +171,7 @@ test('a second psql in a namespace is refused without taking over; a psql withou
   assert.equal(after.metadata.uid, before.metadata.uid);
   assert.equal(after.spec.replicas, 1, 'the first psql keeps its StatefulSet');
   const warning = await eventually('a Warning event', async () => {
-    const out = await kubectl(cluster, [
-      'get',
-      'events',
-      '-n',
-      ns,
-      '--field-selector',
-      'involvedObject.name=second,type=Warning',
-      '-o',
-      'jsonpath={.items[*].message}',
-    ]);
+    const out = await warningMessages(cluster, ns, 'second');
     return out.includes('failed permanently') ? out : undefined;
   });
   assert.match(warning, /belongs to psql 'first'/);

@@ -3,11 +3,8 @@
  * recursing into objects but not into arrays (an array changes as a whole).
  */
 import type { DiffItem } from '../registry/context.ts';
-import type { JsonObject, JsonValue } from '../util/json.ts';
-
-function isObject(value: JsonValue | undefined): value is JsonObject {
-  return value !== null && value !== undefined && typeof value === 'object' && !Array.isArray(value);
-}
+import { isObject } from '../state/annotations.ts';
+import type { JsonValue } from '../util/json.ts';
 
 /** Python's `==` on JSON values: numbers by value (1 == 1.0 == 1n), objects by keys. */
 export function jsonEqual(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
