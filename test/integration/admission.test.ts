@@ -13,7 +13,14 @@ import type { ClusterInfo } from '../../cluster/cluster.ts';
 import { AdmissionError, on } from '../../packages/framework/src/index.ts';
 import type { AdmissionContext, MutationContext } from '../../packages/framework/src/index.ts';
 import { clearRegistry } from '../../packages/framework/src/registry/registry.ts';
-import { eventually, kubectl, kubectlJson, sharedCluster, testNamespace } from '../support/cluster.ts';
+import {
+  eventually,
+  kubectl,
+  kubectlApply,
+  kubectlJson,
+  sharedCluster,
+  testNamespace,
+} from '../support/cluster.ts';
 import { KOPF_TS, ROOT, startCli } from '../support/cli.ts';
 import { installTestCrd, startOperator } from '../support/operator.ts';
 
@@ -265,7 +272,7 @@ test('the example operator through `kopf-ts run --webhook-server --webhook-autoc
     (d) => d.kind === 'CustomResourceDefinition' && d.metadata.name === 'widgets.example.kopf-ts.dev',
   );
   assert.ok(docs.some((d) => d.kind === 'ValidatingWebhookConfiguration'));
-  await kubectlIn(cluster, ['apply', '-f', '-'], JSON.stringify(crd));
+  await kubectlApply(cluster, JSON.stringify(crd));
   await kubectl(cluster, [
     'wait',
     '--for=condition=Established',

@@ -36,6 +36,19 @@ export async function kubectl(cluster: ClusterInfo, args: string[], input?: stri
   });
 }
 
+/**
+ * `kubectl apply`, retried for a while: test files run concurrently and may create the same
+ * cluster-wide objects (CRDs) at once, when one of the two creations fails with AlreadyExists.
+ */
+export async function kubectlApply(cluster: ClusterInfo, input: string, namespace?: string): Promise<string> {
+  return eventually(
+    'kubectl apply',
+    () => kubectl(cluster, ['apply', ...(namespace ? ['-n', namespace] : []), '-f', '-'], input),
+    20_000,
+    500,
+  );
+}
+
 export async function kubectlJson<T = Record<string, unknown>>(
   cluster: ClusterInfo,
   args: string[],

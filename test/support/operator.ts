@@ -8,7 +8,7 @@ import type { ClusterInfo } from '../../cluster/cluster.ts';
 import { kubeconfigConnection, staticCredentials } from '../../packages/framework/src/kube/credentials.ts';
 import { Operator, type OperatorOptions } from '../../packages/framework/src/runtime/operator.ts';
 import { createLogger, type Logger } from '../../packages/framework/src/util/logging.ts';
-import { eventually, kubectl } from './cluster.ts';
+import { eventually, kubectl, kubectlApply } from './cluster.ts';
 
 /** A namespaced CRD with a status subresource and free-form spec/status. */
 export const TEST_CRD = `
@@ -32,7 +32,7 @@ spec:
 `;
 
 export async function installTestCrd(cluster: ClusterInfo): Promise<void> {
-  await kubectl(cluster, ['apply', '-f', '-'], TEST_CRD);
+  await kubectlApply(cluster, TEST_CRD);
   await eventually(
     'the test CRD is established',
     async () =>

@@ -11,7 +11,14 @@ import type { TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import type { ClusterInfo } from '../../../cluster/cluster.ts';
-import { eventually, kubectl, kubectlJson, sharedCluster, testNamespace } from '../../support/cluster.ts';
+import {
+  eventually,
+  kubectl,
+  kubectlApply,
+  kubectlJson,
+  sharedCluster,
+  testNamespace,
+} from '../../support/cluster.ts';
 import { KOPF_TS, ROOT } from '../../support/cli.ts';
 
 const execFileAsync = promisify(execFile);
@@ -41,15 +48,9 @@ export async function generate(namespace: string, image = IMAGE): Promise<Doc[]>
   return parseAllDocuments(stdout).map((d) => d.toJS() as Doc);
 }
 
-/** kubectl apply, retried: concurrent test files may create the same cluster-wide CRDs. */
+/** Applies `docs` (retried: concurrent test files may create the same cluster-wide CRDs). */
 export async function apply(cluster: ClusterInfo, docs: Doc[], namespace?: string): Promise<void> {
-  const input = docs.map((d) => JSON.stringify(d)).join('\n');
-  await eventually(
-    `kubectl apply of ${docs.map((d) => d.kind).join(', ')}`,
-    () => kubectl(cluster, ['apply', ...(namespace ? ['-n', namespace] : []), '-f', '-'], input),
-    20_000,
-    500,
-  );
+  await kubectlApply(cluster, docs.map((d) => JSON.stringify(d)).join('\n'), namespace);
 }
 
 /** Applies the generated CRDs (psqls and Kopf's peerings) and waits until they are served. */

@@ -11,7 +11,14 @@ import { join } from 'node:path';
 import { before, test, type TestContext } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import type { ClusterInfo } from '../../../cluster/cluster.ts';
-import { eventually, kubectl, kubectlJson, sharedCluster, testNamespace } from '../../support/cluster.ts';
+import {
+  eventually,
+  kubectl,
+  kubectlApply,
+  kubectlJson,
+  sharedCluster,
+  testNamespace,
+} from '../../support/cluster.ts';
 import { KOPF_TS, ROOT, startCli } from '../../support/cli.ts';
 import { installTestCrd } from '../../support/operator.ts';
 
@@ -39,11 +46,7 @@ before(async () => {
       (d) => d.kind === 'CustomResourceDefinition' && d.metadata.name.endsWith('kopfpeerings.kopf.dev'),
     );
   assert.equal(crds.length, 2);
-  await kubectl(
-    cluster,
-    ['apply', '-f', '-'],
-    JSON.stringify({ apiVersion: 'v1', kind: 'List', items: crds }),
-  );
+  await kubectlApply(cluster, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: crds }));
   await kubectl(cluster, [
     'wait',
     '--for=condition=Established',

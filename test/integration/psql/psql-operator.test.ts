@@ -9,6 +9,7 @@ import { parseAllDocuments } from 'yaml';
 import {
   eventually,
   kubectl,
+  kubectlApply,
   kubectlJson,
   sharedCluster,
   testNamespace,
@@ -49,7 +50,7 @@ before(async () => {
   const crd = parseAllDocuments(generated)
     .map((d) => d.toJS() as { kind: string; metadata: { name: string } })
     .find((d) => d.kind === 'CustomResourceDefinition' && d.metadata.name === 'psqls.test.com');
-  await kubectl(cluster, ['apply', '-f', '-'], JSON.stringify(crd));
+  await kubectlApply(cluster, JSON.stringify(crd));
   await kubectl(cluster, ['wait', '--for=condition=Established', 'crd/psqls.test.com', '--timeout=30s']);
 });
 
