@@ -293,8 +293,10 @@ test('Python Kopf and kopf-ts in one peering pause each other by priority', asyn
   await eventually(
     'Kopf handles again',
     () => lowKopf.output.some((l) => l.includes('KOPF-CALL create_fn') && l.includes('after-handover')),
-    30_000,
-  );
+    60_000,
+  ).catch((error: Error) => {
+    throw new Error(`${error.message}\nKopf's output:\n${lowKopf.output.slice(-60).join('\n')}`);
+  });
   assert.ok(
     !lowKopf.output.some((l) => l.includes('KOPF-CALL create_fn') && l.includes('contested')),
     'the object handled by kopf-ts is not handled again',
