@@ -7,36 +7,10 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import type { ConnectionInfo } from './connection.ts';
+import { readKubeconfig, Unsupported } from './kubeconfig.ts';
 
-/** What a login produces: where the apiserver is and how to authenticate to it. */
-export interface ConnectionInfo {
-  /** `https://host:port` (a path prefix is allowed). */
-  server: string;
-  /** PEM of the CA(s) to trust; the system's CAs when absent. */
-  ca?: string | Buffer;
-  /** Skip TLS verification (insecure; for development clusters only). */
-  insecure?: boolean;
-  /** A bearer token. */
-  token?: string;
-  /** A file to read the bearer token from, re-read when it changes (ServiceAccount tokens rotate). */
-  tokenFile?: string;
-  /** Client certificate and key (PEM). */
-  certificate?: string | Buffer;
-  privateKey?: string | Buffer;
-  /** Basic authentication. */
-  username?: string;
-  password?: string;
-  /** Extra headers to send (e.g. from an auth provider). */
-  headers?: Record<string, string>;
-  /** The namespace of the context, if any. */
-  defaultNamespace?: string;
-  /** Among several logins, the highest priority is used. */
-  priority?: number;
-  /** When these credentials stop being valid, if known. */
-  expiration?: Date;
-  /** Where they came from, for logs: e.g. `kubeconfig context kind-kind`. */
-  source?: string;
-}
+export type { ConnectionInfo } from './connection.ts';
 
 /** Gives the current credentials; told when the apiserver rejected them (401). */
 export interface CredentialsSource {
@@ -83,27 +57,38 @@ export function inClusterConnection(env: NodeJS.ProcessEnv = process.env): Conne
 }
 
 /**
- * Credentials from a kubeconfig through client-node's `KubeConfig` (KUBECONFIG, ~/.kube/config,
- * contexts, token files, exec plugins, client certificates, auth providers). The module is
- * loaded only here: importing client-node costs ~90 MB and most of a second.
+ * Credentials from a kubeconfig (KUBECONFIG, ~/.kube/config, or the given file; the current or
+ * the given context). Read by kopf-ts itself (`kubeconfig.ts`); only what that reader does not
+ * cover (auth providers, proxies, …) goes through client-node's `KubeConfig`, which is loaded
+ * only then: importing client-node costs ~90 MB and most of a second.
  */
 export async function kubeconfigConnection(
   options: { kubeconfig?: string; context?: string } = {},
 ): Promise<ConnectionInfo> {
+  const files = options.kubeconfig
+    ? [options.kubeconfig]
+    : (process.env.KUBECONFIG ?? join(homedir(), '.kube', 'config')).split(delimiter).filter(Boolean);
+  if (!files.some((f) => existsSync(f))) {
+    throw new Error(
+      options.kubeconfig
+        ? `The kubeconfig ${options.kubeconfig} does not exist.`
+        : `No kubeconfig found (${process.env.KUBECONFIG ? `KUBECONFIG=${process.env.KUBECONFIG}` : `KUBECONFIG is not set and ${files[0]} does not exist`}), and not running in a cluster. Set KUBECONFIG or pass --kubeconfig`,
+    );
+  }
+  try {
+    return await readKubeconfig(files, options.context);
+  } catch (error) {
+    if (!(error instanceof Unsupported)) throw error;
+    return viaClientNode(options);
+  }
+}
+
+/** The same through client-node: everything its `KubeConfig` supports. */
+async function viaClientNode(options: { kubeconfig?: string; context?: string }): Promise<ConnectionInfo> {
   const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
   if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
-  else {
-    const files = (process.env.KUBECONFIG ?? join(homedir(), '.kube', 'config'))
-      .split(delimiter)
-      .filter(Boolean);
-    if (!files.some((f) => existsSync(f))) {
-      throw new Error(
-        `No kubeconfig found (${process.env.KUBECONFIG ? `KUBECONFIG=${process.env.KUBECONFIG}` : `KUBECONFIG is not set and ${files[0]} does not exist`}), and not running in a cluster. Set KUBECONFIG or pass --kubeconfig`,
-      );
-    }
-    kc.loadFromDefault();
-  }
+  else kc.loadFromDefault();
   if (options.context) kc.setCurrentContext(options.context);
   const cluster = kc.getCurrentCluster();
   if (!cluster)
@@ -136,7 +121,7 @@ export async function kubeconfigConnection(
     password: opts.auth ? password.join(':') : undefined,
     headers: Object.keys(headers).length ? headers : undefined,
     defaultNamespace: context?.namespace,
-    source: `kubeconfig context '${kc.getCurrentContext()}'`,
+    source: `kubeconfig context '${kc.getCurrentContext()}' (through client-node)`,
   };
 }
 
