@@ -1,9 +1,12 @@
 /**
  * `adopt(child, owner)`: make a child object belong to its owner, as Kopf's `kopf.adopt`:
  * a controller owner reference (so Kubernetes garbage-collects the child with the owner), the
- * owner's namespace when the child has none, and the owner's labels where the child has none.
+ * owner's namespace when the child has none, and the owner's labels where the child has none;
+ * plus the label `kopf-ts.dev/owned-by: <owner kind>.<owner group>`, which lets the owner's
+ * `on.reconcile(..., { owns })` watch its children with a server-side label selector.
  */
 import type { KubeObject } from '../registry/context.ts';
+import { OWNER_LABEL, ownerLabelValue } from '../state/ownership.ts';
 
 /** A child object: any body with metadata. */
 export interface Adoptable {
@@ -35,6 +38,10 @@ export function adopt<T extends Adoptable>(
   }
   if (!metadata.namespace && owner.metadata.namespace) metadata.namespace = owner.metadata.namespace;
   const labels = owner.metadata.labels ?? {};
-  if (Object.keys(labels).length) metadata.labels = { ...labels, ...(metadata.labels ?? {}) };
+  metadata.labels = {
+    ...labels,
+    [OWNER_LABEL]: ownerLabelValue(owner.apiVersion, owner.kind),
+    ...(metadata.labels ?? {}),
+  };
   return child;
 }

@@ -21,11 +21,20 @@
  * `reflect-metadata` under `kopf-ts:handlers` on the class.
  */
 import 'reflect-metadata';
-import type { ActivityContext, EventContext, HandlerContext, SpawningContext } from '../registry/context.ts';
+import type {
+  ActivityContext,
+  EventContext,
+  HandlerContext,
+  ObjectContext,
+  ReconcileContext,
+  SpawningContext,
+} from '../registry/context.ts';
 import type { TypedResource } from './declarations.ts';
 import type { AdmissionContext, MutationContext } from '../registry/admission.ts';
 import { addWebhook, type AdmissionHandler, type AdmissionOptions } from '../registry/registry.ts';
 import {
+  registry,
+  type ReconcileOptions,
   addActivity,
   type DaemonOptions,
   type SpawningHandler,
@@ -62,12 +71,18 @@ export interface Registrar<C> {
 
 /** The context of a declared resource: spec and status typed. */
 type Retyped<C, Spec, Status> =
-  C extends EventContext<unknown, unknown> ? EventContext<Spec, Status> : HandlerContext<Spec, Status>;
+  C extends EventContext<unknown, unknown>
+    ? EventContext<Spec, Status>
+    : C extends HandlerContext<unknown, unknown>
+      ? HandlerContext<Spec, Status>
+      : ObjectContext<Spec, Status>;
 
 // The widest context a handler may declare: any spec and status types.
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type AnyHandlerContext = HandlerContext<any, any>;
 type AnyEventContext = EventContext<any, any>;
+type AnyObjectContext = ObjectContext<any, any>;
+type AnyReconcileContext = ReconcileContext<any, any>;
 /* eslint-enable @typescript-eslint/no-explicit-any */
 
 function originOf(): string | undefined {
@@ -226,6 +241,50 @@ function spawning<O>(kind: 'timer' | 'daemon'): SpawningRegistrar<AnySpawningCon
   }) as unknown as SpawningRegistrar<AnySpawningContext, O>;
 }
 
+/** Registers a reconcile handler with a function, or (without one) returns a method decorator. */
+export interface ReconcileRegistrar {
+  <Spec, Status>(
+    resource: TypedResource<Spec, Status>,
+    fn: Fn<ReconcileContext<Spec, Status>>,
+    options?: ReconcileOptions<ReconcileContext<Spec, Status>>,
+  ): Fn<ReconcileContext<Spec, Status>>;
+  <Ctx extends AnyReconcileContext>(
+    resource: ResourceSpec,
+    fn: Fn<Ctx>,
+    options?: ReconcileOptions<Ctx>,
+  ): Fn<Ctx>;
+  (resource: ResourceSpec, options?: ReconcileOptions<AnyReconcileContext>): MethodDecorator;
+}
+
+function reconciling(): ReconcileRegistrar {
+  return makeRegistrar<AnyReconcileContext>('reconcile', (resource, fn, id, given, origin) => {
+    const options: ReconcileOptions<never> & { field?: unknown; optional?: unknown } = given;
+    if (options.field !== undefined || options.optional !== undefined)
+      throw new Error(
+        `on.reconcile(...) for handler '${id}' takes no 'field' or 'optional' option: it sees the whole object, and no finalizer is involved.`,
+      );
+    if (options.resync !== undefined && !(typeof options.resync === 'number' && options.resync >= 0))
+      throw new Error(`on.reconcile(...) for handler '${id}': resync is in seconds (>= 0; 0 disables it).`);
+    for (const owned of options.owns ?? []) {
+      const spec = typeof owned === 'object' && 'resource' in owned ? owned.resource : owned;
+      if (!spec || (typeof spec === 'string' && !spec.split('.')[0]))
+        throw new Error(`on.reconcile(...) for handler '${id}': an empty resource in 'owns'.`);
+    }
+    addHandler({ kind: 'reconciling', resource, fn, id, options, origin });
+  });
+}
+
+function indexing(): Registrar<AnyObjectContext> {
+  return makeRegistrar<AnyObjectContext>('index', (resource, fn, id, options, origin) => {
+    const clash = registry().handlers.find((h) => h.kind === 'indexing' && h.id === id);
+    if (clash)
+      throw new Error(
+        `An on.index handler with id '${id}' is already registered${clash.origin ? ` at ${clash.origin}` : ''}: index ids name the indexes and must be unique. Give one of them another id: { id: '...' }.`,
+      );
+    addHandler({ kind: 'indexing', resource, fn, id, options, origin });
+  });
+}
+
 /** Registers an admission handler with a function, or (without one) returns a method decorator. */
 export interface AdmissionRegistrar<C> {
   <Spec, Status>(
@@ -285,6 +344,20 @@ export const on = {
   event: makeRegistrar<AnyEventContext>('event', (resource, fn, id, options, origin) =>
     addHandler({ kind: 'watching', resource, fn, id, options, origin }),
   ),
+  /**
+   * An in-memory index of the resource's objects, kept current from the watch streams. The
+   * function returns, for one object, a map (plain object or `Map`) of keys to values, any
+   * other value (indexed under the key `null`), or nothing. Handlers get it as
+   * `indexes.get<V>(id)`; they run only once all indexes are populated at start-up.
+   */
+  index: indexing(),
+  /**
+   * Level-based: called with the current state of the object on every change of it, of its
+   * children (`owns`, by ownerReference, watched with a label selector), and every `resync`
+   * seconds (default 300). Must be idempotent. Its result lands in `status.<id>`; failures
+   * are retried with backoff.
+   */
+  reconcile: reconciling(),
   /**
    * A periodic handler per object: `{ interval, idle?, initialDelay?, sharp? }` (seconds). Runs
    * while the object exists and the operator is not paused; its result lands in `status.<id>`.

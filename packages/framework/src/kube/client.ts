@@ -10,6 +10,7 @@ import { readFileSync, statSync } from 'node:fs';
 import pRetry from 'p-retry';
 import { Agent, type Dispatcher } from 'undici';
 import { dumpJson, parseJson, type JsonObject, type JsonValue } from '../util/json.ts';
+import { sleep } from '../util/time.ts';
 import type { ConnectionInfo, CredentialsSource } from './credentials.ts';
 import { ApiError, ConnectionError, type RequestTarget } from './errors.ts';
 
@@ -113,11 +114,11 @@ export class KubeClient {
       signal: req.signal,
       shouldRetry: ({ error }) => isRetryable(error) && !this.closed && !req.signal?.aborted,
       onFailedAttempt: async ({ error, attemptNumber, retriesLeft, retryDelay }) => {
-        if (retriesLeft === 0 || !isRetryable(error)) return;
-        // Honour Retry-After (429, 503) on top of the backoff.
+        if (retriesLeft === 0 || !isRetryable(error) || this.closed || req.signal?.aborted) return;
+        // Honour Retry-After (429, 503) on top of the backoff; an abort cuts the wait short.
         const retryAfter = error instanceof ApiError ? Math.min(error.retryAfter ?? 0, 60) : 0;
         this.options.onRetry?.(error, attemptNumber, retryAfter + retryDelay / 1000);
-        if (retryAfter) await new Promise((r) => setTimeout(r, retryAfter * 1000));
+        if (retryAfter) await sleep(retryAfter * 1000, req.signal);
       },
     });
   }
@@ -152,7 +153,8 @@ export class KubeClient {
         if (req.signal?.aborted) throw error;
         throw new ConnectionError(req.target, error);
       }
-      if (!streaming)
+      // A stream is counted when it fails (its success is an open stream, not an answer).
+      if (!streaming || response.statusCode >= 300)
         this.options.onResponse?.({
           verb: req.target.verb,
           code: response.statusCode,

@@ -32,9 +32,11 @@ interface Rule {
   verbs: string[];
 }
 
-/** The verbs the framework needs on a watched resource: list+watch to see it, patch to keep state (changing handlers only). */
+/** The verbs the framework needs on a watched resource: list+watch to see it, patch to keep state (not for event and index handlers). */
 const WATCH_VERBS = ['list', 'watch'];
 const STATE_VERBS = ['patch'];
+/** Children that reconcile handlers own: watched, and managed by the handler. */
+const OWNED_VERBS = ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'];
 const LIVENESS_PORT = 8080;
 
 export function crdFor(d: ResourceDeclaration): Doc {
@@ -98,9 +100,18 @@ export function rbacRules(registry: Registry, clusterwide = false): Rule[] {
       (d) => d.plural === selector.plural && (selector.group === undefined || d.group === selector.group),
     );
     const group = selector.group ?? declared?.group ?? '';
-    add(group, selector.plural, handler.kind === 'watching' ? WATCH_VERBS : [...WATCH_VERBS, ...STATE_VERBS]);
-    if (handler.kind !== 'watching' && declared && declared.statusSubresource !== false)
+    const readOnly = handler.kind === 'watching' || handler.kind === 'indexing';
+    add(group, selector.plural, readOnly ? WATCH_VERBS : [...WATCH_VERBS, ...STATE_VERBS]);
+    if (!readOnly && declared && declared.statusSubresource !== false)
       add(group, `${selector.plural}/status`, ['patch']);
+    if (handler.kind === 'reconciling') {
+      for (const owned of handler.options.owns ?? []) {
+        const child = parseSelector(
+          typeof owned === 'object' && 'resource' in owned ? owned.resource : owned,
+        );
+        add(child.group ?? '', child.plural, OWNED_VERBS);
+      }
+    }
   }
   add('', 'events', ['create']);
   // Peering (Kopf's objects): read the peers, keep our record in the status.

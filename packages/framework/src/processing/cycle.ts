@@ -10,15 +10,23 @@ import type { Resource } from '../kube/resources.ts';
 import type {
   EventContext,
   HandlerContext,
+  Indexes,
   KubeObject,
   Memo,
   ObjectApi,
   ObjectContext,
 } from '../registry/context.ts';
-import type { ChangingHandler, Reason, SpawningHandler, WatchingHandler } from '../registry/registry.ts';
-import { buildEssence, clearEssence, fetchDiffBase, storeDiffBase } from '../state/diffbase.ts';
+import type {
+  ChangingHandler,
+  IndexingHandler,
+  Reason,
+  ReconcilingHandler,
+  SpawningHandler,
+  WatchingHandler,
+} from '../registry/registry.ts';
+import { buildEssence, clearEssence } from '../state/diffbase.ts';
 import type { KeyConvention } from '../state/keys.ts';
-import { patchStatus, type Patch } from '../state/patch.ts';
+import type { Patch } from '../state/patch.ts';
 import { fetchProgress, purgeProgress, storeProgress } from '../state/progress.ts';
 import { parseTime } from '../state/time.ts';
 import { cloneJson, textOf, type JsonObject, type JsonValue } from '../util/json.ts';
@@ -27,7 +35,10 @@ import { diff, jsonEqual, resolveField } from './diff.ts';
 import type { EventPoster } from './events.ts';
 import { filtersMatch, invoke } from './invocation.ts';
 import { applyPatch, setFinalizer } from './patching.ts';
+import { loadDiffBase, saveDiffBase } from './oversized.ts';
 import { HandlerState } from './progression.ts';
+import { reconcile, type Streak } from './reconciling.ts';
+import { deliverResult } from './results.ts';
 import type { Spawner } from './spawning.ts';
 
 export interface ProcessingSettings {
@@ -41,6 +52,8 @@ export interface ResourceHandlers {
   changing: ChangingHandler[];
   watching: WatchingHandler[];
   spawning: SpawningHandler[];
+  indexing: IndexingHandler[];
+  reconciling: ReconcilingHandler[];
   /** Runs the timers and daemons of this resource's objects (when it has any). */
   spawner?: Spawner;
 }
@@ -52,6 +65,8 @@ export interface ObjectMemory {
   noticedByListing: boolean;
   /** A cycle has fully handled it once in this process. */
   fullyHandledOnce: boolean;
+  /** Reconcile handlers failing on it, by id. */
+  streaks?: Map<string, Streak>;
 }
 
 export interface ObjectEvent {
@@ -63,13 +78,15 @@ export interface CycleEnvironment {
   client: KubeClient;
   /** The object API handlers get as `api`. */
   api: ObjectApi;
+  /** The operator's indexes. */
+  indexes: Indexes;
   settings: ProcessingSettings;
   logger: Logger;
   events: EventPoster;
   /** Told about each handler invocation (metrics, tests). */
   onHandler?: (info: {
     id: string;
-    reason: Reason;
+    reason: Reason | 'reconcile';
     outcome: 'success' | 'temporary' | 'permanent';
     seconds: number;
   }) => void;
@@ -103,6 +120,7 @@ export function objectContext(
   memo: Memo,
   logger: Logger,
   api: ObjectApi,
+  indexes: Indexes,
 ): ObjectContext {
   const meta = (body.metadata ?? {}) as JsonObject;
   return {
@@ -127,6 +145,7 @@ export function objectContext(
       namespaced: resource.namespaced,
     },
     param: undefined,
+    indexes,
   };
 }
 
@@ -155,7 +174,7 @@ export async function processEvent(
     textOf(meta.name),
   );
   const patch: Patch = {};
-  const base = objectContext(rh.resource, body, patch, memory.memo, logger, env.api);
+  const base = objectContext(rh.resource, body, patch, memory.memo, logger, env.api, env.indexes);
 
   for (const handler of rh.watching) {
     if (!filtersMatch(handler, base)) continue;
@@ -169,24 +188,33 @@ export async function processEvent(
       );
     }
   }
+  const deleting = meta.deletionTimestamp !== undefined && meta.deletionTimestamp !== null;
+  // Reconcile handlers see every state of a live object; their results join the cycle's patch.
+  const reconcileNow = () =>
+    rh.reconciling.length
+      ? reconcile(
+          env,
+          rh.resource,
+          rh.reconciling,
+          base,
+          body,
+          (memory.streaks ??= new Map<string, Streak>()),
+          patch,
+        )
+      : Promise.resolve(undefined);
   if (!rh.changing.length && !rh.spawner) {
-    // Event handlers may write to the object too.
-    const ref = { namespace: base.namespace, name: base.name };
-    return {
-      version:
-        Object.keys(patch).length && event.type !== 'DELETED'
-          ? await applyPatch(env.client, rh.resource, ref, patch)
-          : undefined,
-    };
+    // Event and reconcile handlers may write to the object too.
+    if (event.type === 'DELETED') return {};
+    const delay = deleting ? undefined : await reconcileNow();
+    return { version: await applyPatchOf(env, rh, base, patch), delay };
   }
 
   const { convention, finalizer } = env.settings;
-  const stored = fetchDiffBase(body, convention);
-  const oldEssence = stored ? clearEssence(stored, convention) : undefined;
   const newEssence = clearEssence(buildEssence(body, convention, extraFields(rh.changing)), convention);
+  // From the annotation, or for oversized objects from the status or only a digest (docs/state.md).
+  const { stored, oldEssence } = loadDiffBase(env, rh.resource, body, newEssence, logger);
   const changes = diff(oldEssence, newEssence);
   const finalizers = Array.isArray(meta.finalizers) ? (meta.finalizers as string[]) : [];
-  const deleting = meta.deletionTimestamp !== undefined && meta.deletionTimestamp !== null;
   const blocked = finalizers.includes(finalizer);
   const initial = memory.noticedByListing && !memory.fullyHandledOnce;
 
@@ -194,7 +222,7 @@ export async function processEvent(
   if (event.type === 'DELETED') cause = 'gone';
   else if (deleting && !blocked) cause = 'free';
   else if (deleting) cause = 'delete';
-  else if (!oldEssence) cause = 'create';
+  else if (!stored) cause = 'create';
   else if (!changes.length && initial) cause = 'resume';
   else if (!changes.length) cause = 'noop';
   else cause = 'update';
@@ -225,8 +253,10 @@ export async function processEvent(
     return { version: await setFinalizer(env.client, rh.resource, body, finalizer, false) };
   }
   if (cause === 'noop') {
-    logger.debug('Something has changed, but we are not interested (the essence is the same).');
-    return {};
+    if (!rh.reconciling.length)
+      logger.debug('Something has changed, but we are not interested (the essence is the same).');
+    const delay = await reconcileNow();
+    return { version: await applyPatchOf(env, rh, base, patch), delay };
   }
   const reason: Reason = cause;
 
@@ -340,11 +370,14 @@ export async function processEvent(
   }
 
   if (done && reason !== 'delete' && !jsonEqual(oldEssence, newEssence))
-    storeDiffBase(body, patch, newEssence, convention);
+    saveDiffBase(env, rh.resource, body, patch, newEssence, logger);
   if (done) memory.fullyHandledOnce = true;
+  if (done && reason !== 'delete') {
+    const retry = await reconcileNow();
+    if (retry !== undefined) delay = Math.min(delay ?? Infinity, retry);
+  }
 
-  const ref = { namespace: base.namespace, name: base.name };
-  let version = Object.keys(patch).length ? await applyPatch(env.client, rh.resource, ref, patch) : undefined;
+  let version = await applyPatchOf(env, rh, base, patch);
   if (done && reason === 'delete') {
     // All deletion handlers are done: let the object go (the patch tests the list, not the version).
     version = (await setFinalizer(env.client, rh.resource, body, finalizer, false)) ?? version;
@@ -356,18 +389,13 @@ function capitalize(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
-/** A handler's returned value lands in `status.<handler id>` (objects are merged into it). */
-function deliverResult(patch: Patch, id: string, value: JsonValue | undefined): void {
-  if (value === undefined || value === null) return;
-  const status = patchStatus(patch);
-  const existing = status[id];
-  status[id] =
-    value &&
-    typeof value === 'object' &&
-    !Array.isArray(value) &&
-    existing &&
-    typeof existing === 'object' &&
-    !Array.isArray(existing)
-      ? { ...existing, ...value }
-      : value;
+/** Sends the cycle's patch, if there is anything in it; returns the new resourceVersion. */
+function applyPatchOf(
+  env: CycleEnvironment,
+  rh: ResourceHandlers,
+  base: ObjectContext,
+  patch: Patch,
+): Promise<string | undefined> {
+  if (!Object.keys(patch).length) return Promise.resolve(undefined);
+  return applyPatch(env.client, rh.resource, { namespace: base.namespace, name: base.name }, patch);
 }

@@ -3,13 +3,18 @@
  * rate-limited per object, so `kubectl describe` shows what the operator did.
  */
 import type { KubeClient } from '../kube/client.ts';
+import { ApiError } from '../kube/errors.ts';
 import { apiVersionOf, type Resource } from '../kube/resources.ts';
 import type { JsonObject } from '../util/json.ts';
 import type { Logger } from '../util/logging.ts';
+import { sleep } from '../util/time.ts';
 
 const PER_OBJECT_PER_MINUTE = 10;
 const MAX_PENDING = 1000;
 const MAX_MESSAGE = 1024;
+/** Attempts per Event when the apiserver throttles (429); at most this many seconds between them. */
+const THROTTLED_ATTEMPTS = 5;
+const MAX_RETRY_AFTER = 10;
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -17,6 +22,9 @@ export class EventPoster {
   private readonly recent = new Map<string, number[]>();
   private readonly pending: JsonObject[] = [];
   private running = false;
+  private flushing = false;
+  /** Cuts short the wait for a throttled Event's retry when a flush begins. */
+  private wake?: AbortController;
 
   constructor(
     private readonly client: KubeClient,
@@ -66,29 +74,53 @@ export class EventPoster {
 
   /** Resolves when everything queued so far has been posted (or failed). */
   async flush(): Promise<void> {
-    while (this.running || this.pending.length) await new Promise((r) => setTimeout(r, 20));
+    // On the way out, a throttled Event is dropped rather than waited for.
+    this.flushing = true;
+    this.wake?.abort();
+    try {
+      while (this.running || this.pending.length) await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      this.flushing = false;
+    }
   }
 
   private async drain(): Promise<void> {
     this.running = true;
     try {
-      for (let event = this.pending.shift(); event; event = this.pending.shift()) {
-        const namespace = (event.metadata as { namespace: string }).namespace;
-        try {
-          await this.client.request({
-            method: 'POST',
-            path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`,
-            body: event,
-            target: { verb: 'create', resource: 'events.v1', namespace },
-            retry: false,
-          });
-        } catch (error) {
-          // Events are informational: a failure to post one must not disturb handling.
-          this.logger.debug(`Failed to post an event: ${(error as Error).message}`);
-        }
-      }
+      for (let event = this.pending.shift(); event; event = this.pending.shift()) await this.send(event);
     } finally {
       this.running = false;
+    }
+  }
+
+  /**
+   * Posts one Event. Throttled (429), it waits as long as the apiserver asks (Retry-After) and
+   * tries again, a few times: the Events after it wait too, so a throttled operator neither
+   * loses its Events nor posts them one after another into 429s. Other failures drop it.
+   */
+  private async send(event: JsonObject): Promise<void> {
+    const namespace = (event.metadata as { namespace: string }).namespace;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.client.request({
+          method: 'POST',
+          path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`,
+          body: event,
+          target: { verb: 'create', resource: 'events.v1', namespace },
+          retry: false,
+        });
+        return;
+      } catch (error) {
+        const throttled = error instanceof ApiError && error.code === 429;
+        if (!throttled || attempt >= THROTTLED_ATTEMPTS || this.flushing) {
+          // Events are informational: a failure to post one must not disturb handling.
+          this.logger.debug(`Failed to post an event: ${(error as Error).message}`);
+          return;
+        }
+        const seconds = Math.min(MAX_RETRY_AFTER, error.retryAfter ?? 1) * attempt;
+        this.wake = new AbortController();
+        await sleep((seconds + Math.random() * 0.5) * 1000, this.wake.signal);
+      }
     }
   }
 }

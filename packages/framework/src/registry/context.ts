@@ -103,6 +103,30 @@ export interface ObjectApi {
   ): Promise<boolean>;
 }
 
+/** A key of an index: a primitive, or a tuple of primitives (e.g. `[namespace, name]`). */
+export type IndexKey = string | number | boolean | null | readonly (string | number | boolean | null)[];
+
+/**
+ * One index (`on.index`): for each key, the values that the index function returned for it,
+ * one per object that returned the key. Kept current from the watch streams.
+ */
+export interface Index<V = unknown> extends Iterable<[IndexKey, readonly V[]]> {
+  /** The values under the key; empty when no object has it. */
+  get(key: IndexKey): readonly V[];
+  has(key: IndexKey): boolean;
+  keys(): IterableIterator<IndexKey>;
+  /** The number of keys. */
+  readonly size: number;
+}
+
+/** All indexes of the operator, by the id of their `on.index` handler. */
+export interface Indexes {
+  /** The index of that id; an error names the known ones if there is none. */
+  get<V = unknown>(id: string): Index<V>;
+  /** The ids of all indexes. */
+  ids(): string[];
+}
+
 /** A per-object, in-memory store that lives as long as the operator process. */
 export type Memo = Record<string, unknown>;
 
@@ -130,6 +154,8 @@ export interface ObjectContext<Spec = JsonObject, Status = JsonObject> {
   resource: ResourceInfo;
   /** The handler's `param` option. */
   param: unknown;
+  /** The operator's indexes (`on.index`), populated before any handler runs. */
+  indexes: Indexes;
 }
 
 /** What create/update/delete/resume/field handlers receive. */
@@ -154,6 +180,19 @@ export interface SpawningContext<Spec = JsonObject, Status = JsonObject> extends
   /** 0 on the first attempt (daemons: restarts after errors; timers: consecutive failures). */
   retry: number;
   /** When the task started. */
+  started: Date;
+  /** Seconds since `started`. */
+  runtime: number;
+}
+
+/** What on.reconcile handlers receive: the current state of the object, whatever changed. */
+export interface ReconcileContext<Spec = JsonObject, Status = JsonObject> extends ObjectContext<
+  Spec,
+  Status
+> {
+  /** 0, or the number of failed attempts since the last success. */
+  retry: number;
+  /** When the first of the failed attempts started (now when `retry` is 0). */
   started: Date;
   /** Seconds since `started`. */
   runtime: number;

@@ -99,7 +99,38 @@ export interface SpawningHandler extends HandlerBase {
   options: TimerOptions<never> | DaemonOptions<never>;
 }
 
-export type ResourceHandler = ChangingHandler | WatchingHandler | SpawningHandler;
+/** on.index handlers: keep an in-memory index of the resource's objects. */
+export interface IndexingHandler extends HandlerBase {
+  kind: 'indexing';
+}
+
+/** A kind of children whose changes bring their owner back to `on.reconcile`. */
+export interface OwnedResource {
+  /** The children's resource, e.g. `'statefulsets.apps'`. */
+  resource: ResourceSpec;
+  /**
+   * The labels that select the children server-side. Default: the label `adopt()` puts on
+   * children, `kopf-ts.dev/owned-by: <owner kind>.<owner group>`.
+   */
+  labels?: Record<string, string>;
+}
+
+/** Options of `on.reconcile`. Durations are in seconds. */
+export interface ReconcileOptions<C = never> extends Omit<HandlerOptions<C>, 'field' | 'optional'> {
+  /** Kinds of children (by ownerReference) whose changes trigger the owner's reconciliation. */
+  owns?: Array<ResourceSpec | OwnedResource>;
+  /** Seconds between reconciliations of every object even without changes (a safety net). Default 300; 0 disables. */
+  resync?: number;
+}
+
+/** on.reconcile handlers: level-based, on every change of the object or its children, and periodically. */
+export interface ReconcilingHandler extends HandlerBase {
+  kind: 'reconciling';
+  options: ReconcileOptions<never>;
+}
+
+export type ResourceHandler =
+  ChangingHandler | WatchingHandler | SpawningHandler | IndexingHandler | ReconcilingHandler;
 
 /** A custom resource that the operator declares (and `kopf-ts generate` emits a CRD for). */
 export interface ResourceDeclaration {

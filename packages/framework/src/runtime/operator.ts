@@ -12,7 +12,14 @@ import { startWebhooks, type RunningWebhooks, type WebhookOptions } from '../adm
 import { KubeClient } from '../kube/client.ts';
 import { Objects } from '../kube/objects.ts';
 import type { CredentialsSource } from '../kube/credentials.ts';
-import { Discovery, parseSelector, resourceName, type Resource } from '../kube/resources.ts';
+import {
+  apiVersionOf,
+  Discovery,
+  parseSelector,
+  resourceName,
+  type Resource,
+  type ResourceSelector,
+} from '../kube/resources.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import {
   objectContext,
@@ -22,14 +29,23 @@ import {
   type ResourceHandlers,
 } from '../processing/cycle.ts';
 import { EventPoster } from '../processing/events.ts';
+import { Indexer } from '../processing/indexing.ts';
 import { Spawner } from '../processing/spawning.ts';
 import { detectIdentity, Peering } from '../peering/peering.ts';
 import { ObjectQueues } from '../queueing/queues.ts';
-import type { Reason, Registry, ResourceHandler } from '../registry/registry.ts';
+import type {
+  IndexingHandler,
+  Reason,
+  Registry,
+  ResourceHandler,
+  ResourceSpec,
+} from '../registry/registry.ts';
 import { registry as globalRegistry } from '../registry/registry.ts';
 import { DEFAULT_PREFIX, keyConvention } from '../state/keys.ts';
+import { OWNER_LABEL, ownerLabelValue } from '../state/ownership.ts';
 import { textOf, type JsonObject } from '../util/json.ts';
-import { createLogger, type Logger } from '../util/logging.ts';
+import { createLogger, objectLogger, type Logger } from '../util/logging.ts';
+import { sleep } from '../util/time.ts';
 import { watchObjects, type WatchEvent } from '../watching/watcher.ts';
 
 export interface OperatorOptions {
@@ -81,7 +97,7 @@ export interface OperatorEvents {
   /** A handler ran. */
   handler: (info: {
     id: string;
-    reason: Reason;
+    reason: Reason | 'reconcile';
     outcome: 'success' | 'temporary' | 'permanent';
     seconds: number;
     resource: string;
@@ -103,6 +119,23 @@ export interface OperatorEvents {
   metrics: (port: number) => void;
   /** The operator stopped; `error` when it stopped because of a failure (e.g. no credentials). */
   stopped: (error?: Error) => void;
+}
+
+/** What one watch-stream feeds: a resource (optionally label-selected) and where its events go. */
+interface WatchTarget {
+  resource: Resource;
+  labelSelector?: string;
+  /** Handles one event; `listing`: it comes from the initial list. */
+  deliver(event: Exclude<WatchEvent, { type: 'SYNCED' }>, listing: boolean): void;
+  /** Resolves when what `deliver` started (e.g. async indexing) is done. */
+  settled?: () => Promise<void>;
+}
+
+/** The children of one kind that `on.reconcile` owners watch, and those owners. */
+interface OwnedTarget {
+  resource: Resource;
+  labelSelector: string;
+  owners: ResourceHandlers[];
 }
 
 function globToRegExp(glob: string): RegExp {
@@ -132,6 +165,12 @@ export class Operator extends EventEmitter<OperatorEvents> {
   private peerings: Peering[] = [];
   private webhooks?: RunningWebhooks;
   private readonly spawners: Spawner[] = [];
+  private indexer = new Indexer([]);
+  private api?: Objects;
+  /** Per reconciled resource: the newest body of each object (children and resyncs bring them back). */
+  private readonly bodies = new Map<string, Map<string, JsonObject>>();
+  /** Per indexed resource: the chain of its (serial, possibly async) index updates. */
+  private readonly indexing = new Map<string, Promise<void>>();
 
   constructor(private readonly options: OperatorOptions = {}) {
     super();
@@ -180,27 +219,28 @@ export class Operator extends EventEmitter<OperatorEvents> {
 
     const namespaces = await this.namespaces(credentials);
     await this.startWebhooks(client, registry, namespaces);
+    this.indexer = new Indexer(handlers.filter((h): h is IndexingHandler => h.kind === 'indexing'));
+    const indexes = this.indexer;
     const groups = await this.resolveResources(client, handlers);
+    const owned = await this.resolveOwned(client, groups);
     const byKey = new Map<string, ResourceHandlers>();
     for (const g of groups) byKey.set(resourceName(g.resource), g);
     const events = this.events;
     const api = new Objects(client);
+    this.api = api;
     await this.startPeering(client, namespaces);
-    const gate = () =>
-      Promise.all(this.peerings.map((p) => p.waitUntilResumed(this.abort.signal))).then(() => undefined);
+    // Handlers wait until the indexes are populated at start-up, and while paused by peering.
+    const indexed = Promise.withResolvers<void>();
+    this.abort.signal.addEventListener('abort', () => indexed.resolve(), { once: true });
+    const gate = async (signal: AbortSignal) => {
+      await indexed.promise;
+      await Promise.all(this.peerings.map((p) => p.waitUntilResumed(signal)));
+    };
     // Timers and daemons: their own tasks per object, paused with the operator.
     for (const g of groups) {
       if (!g.spawning.length) continue;
-      const spawner = new Spawner(
-        {
-          client,
-          api,
-          gate: (signal) =>
-            Promise.all(this.peerings.map((p) => p.waitUntilResumed(signal))).then(() => undefined),
-        },
-        g.resource,
-        g.spawning,
-        (body, patch, memo, log) => objectContext(g.resource, body, patch, memo, log, api),
+      const spawner = new Spawner({ client, api, gate }, g.resource, g.spawning, (body, patch, memo, log) =>
+        objectContext(g.resource, body, patch, memo, log, api, indexes),
       );
       g.spawner = spawner;
       this.spawners.push(spawner);
@@ -219,30 +259,110 @@ export class Operator extends EventEmitter<OperatorEvents> {
         }
         const onHandler = (info: Omit<Parameters<OperatorEvents['handler']>[0], 'resource'>) =>
           this.emit('handler', { ...info, resource: resourceName(rh.resource) });
-        return processEvent({ client, api, settings, logger, events, onHandler }, rh, event, memory);
+        return processEvent({ client, api, indexes, settings, logger, events, onHandler }, rh, event, memory);
       },
       logger,
       {
         concurrency: options.concurrency,
         consistencyTimeout: options.consistencyTimeout,
         batchWindow: options.batchWindow,
-        gate,
+        gate: () => gate(this.abort.signal),
         onCycle: metrics && ((seconds) => metrics.queueWait(seconds)),
       },
     );
 
     const synced: Array<Promise<void>> = [];
+    const indexedSynced: Array<Promise<void>> = [];
     for (const rh of groups) {
-      if (!rh.resource.namespaced || namespaces === undefined) synced.push(this.startWatcher(rh, undefined));
-      else if (namespaces.every((n) => !/[*?]/.test(n)))
-        for (const ns of namespaces) synced.push(this.startWatcher(rh, ns));
-      else synced.push(this.watchNamespaces(rh, namespaces));
+      const target: WatchTarget = {
+        resource: rh.resource,
+        deliver: (event, listing) => this.dispatch(rh, event, listing),
+        settled: () => this.indexing.get(resourceName(rh.resource)) ?? Promise.resolve(),
+      };
+      const watched = this.watchIn(target, namespaces);
+      synced.push(watched);
+      if (rh.indexing.length) indexedSynced.push(watched);
+      if (rh.reconciling.length) this.startResync(rh);
     }
+    for (const target of owned) {
+      synced.push(
+        this.watchIn(
+          {
+            resource: target.resource,
+            labelSelector: target.labelSelector,
+            // The owners reconcile after their own initial listing: no need to for each child's.
+            deliver: (event, listing) => {
+              if (!listing) this.childChanged(target.owners, event.object);
+            },
+          },
+          namespaces,
+        ),
+      );
+    }
+    void Promise.all(indexedSynced).then(() => {
+      if (indexedSynced.length)
+        logger.info(`The indexes are populated: ${this.indexer.ids().join(', ')}. Handlers may run.`);
+      indexed.resolve();
+    });
     await Promise.race([
       Promise.all(synced),
       new Promise((r) => this.abort.signal.addEventListener('abort', r, { once: true })),
     ]);
     if (!this.abort.signal.aborted) this.emit('ready');
+  }
+
+  /** The operator's indexes (`on.index`), e.g. for tests. */
+  get indexes(): Indexer {
+    return this.indexer;
+  }
+
+  /** Watches a target in the served namespaces; resolves once the initial lists are dispatched. */
+  private watchIn(target: WatchTarget, namespaces: string[] | undefined): Promise<void> {
+    if (!target.resource.namespaced || namespaces === undefined) return this.startWatcher(target, undefined);
+    if (namespaces.every((n) => !/[*?]/.test(n)))
+      return Promise.all(namespaces.map((ns) => this.startWatcher(target, ns))).then(() => undefined);
+    return this.watchNamespaces(target, namespaces);
+  }
+
+  /** A child changed: its owners (by ownerReference) with reconcile handlers get a cycle. */
+  private childChanged(owners: ResourceHandlers[], child: JsonObject): void {
+    const refs = ((child.metadata as JsonObject | undefined)?.ownerReferences ?? []) as JsonObject[];
+    for (const ref of refs) {
+      const owner = owners.find(
+        (o) => o.resource.kind === ref.kind && apiVersionOf(o.resource) === ref.apiVersion,
+      );
+      const body = owner && this.bodies.get(resourceName(owner.resource))?.get(textOf(ref.uid));
+      if (owner && body) this.requeue(owner, body);
+    }
+  }
+
+  /** Brings an object back to its queue with its newest known state (children, resyncs). */
+  private requeue(rh: ResourceHandlers, body: JsonObject): void {
+    const metadata = (body.metadata ?? {}) as JsonObject;
+    this.queues?.push(`${resourceName(rh.resource)} ${textOf(metadata.uid)}`, {
+      type: 'MODIFIED',
+      object: body,
+      version: textOf(metadata.resourceVersion),
+    });
+  }
+
+  /** Reconciles every object of the resource periodically (`resync`), even without changes. */
+  private startResync(rh: ResourceHandlers): void {
+    const periods = rh.reconciling.map((h) => h.options.resync ?? 300).filter((s) => s > 0);
+    if (!periods.length) return;
+    const period = Math.min(...periods);
+    const name = resourceName(rh.resource);
+    this.track(
+      (async () => {
+        while (!this.abort.signal.aborted) {
+          await sleep(period * 1000, this.abort.signal);
+          if (this.abort.signal.aborted) break;
+          const bodies = [...(this.bodies.get(name)?.values() ?? [])];
+          this.logger.debug(`Resync: reconciling ${bodies.length} object(s) of ${name}.`);
+          for (const body of bodies) this.requeue(rh, body);
+        }
+      })(),
+    );
   }
 
   /** Stops watching, lets running handlers finish (up to the stop timeout), then closes. */
@@ -420,20 +540,7 @@ export class Operator extends EventEmitter<OperatorEvents> {
       specs.set(key, [...(specs.get(key) ?? []), h]);
     }
     for (const list of specs.values()) {
-      const spec = list[0]!.resource;
-      let resource: Resource | undefined;
-      for (let attempt = 0; !this.abort.signal.aborted; attempt++) {
-        resource = await discovery.resolveOne(spec);
-        if (resource) break;
-        if (attempt === 0) {
-          const selector = parseSelector(spec);
-          this.logger.warn(
-            `Resource '${typeof spec === 'string' ? spec : `${selector.plural}.${selector.group ?? ''}`}' is not served by the cluster (is its CRD installed?). Waiting for it.`,
-          );
-        }
-        await new Promise((r) => setTimeout(r, Math.min(10, 1 + attempt) * 1000));
-        discovery.reset();
-      }
+      const resource = await this.resolveOrWait(discovery, list[0]!.resource);
       if (!resource) break;
       const name = resourceName(resource);
       const group: ResourceHandlers = groups.get(name) ?? {
@@ -441,10 +548,14 @@ export class Operator extends EventEmitter<OperatorEvents> {
         changing: [],
         watching: [],
         spawning: [],
+        indexing: [],
+        reconciling: [],
       };
       for (const h of list) {
         if (h.kind === 'changing') group.changing.push(h);
         else if (h.kind === 'watching') group.watching.push(h);
+        else if (h.kind === 'indexing') group.indexing.push(h);
+        else if (h.kind === 'reconciling') group.reconciling.push(h);
         else group.spawning.push(h);
       }
       groups.set(name, group);
@@ -452,8 +563,52 @@ export class Operator extends EventEmitter<OperatorEvents> {
     return [...groups.values()];
   }
 
+  /** Resolves a resource, waiting (and saying so) while the cluster does not serve it. */
+  private async resolveOrWait(discovery: Discovery, spec: ResourceSpec): Promise<Resource | undefined> {
+    for (let attempt = 0; !this.abort.signal.aborted; attempt++) {
+      const resource = await discovery.resolveOne(spec);
+      if (resource) return resource;
+      if (attempt === 0) {
+        const selector: ResourceSelector = parseSelector(spec);
+        this.logger.warn(
+          `Resource '${typeof spec === 'string' ? spec : `${selector.plural}.${selector.group ?? ''}`}' is not served by the cluster (is its CRD installed?). Waiting for it.`,
+        );
+      }
+      await sleep(Math.min(10, 1 + attempt) * 1000, this.abort.signal);
+      discovery.reset();
+    }
+    return undefined;
+  }
+
+  /** The kinds of children that reconcile handlers own, each with its label selector and owners. */
+  private async resolveOwned(client: KubeClient, groups: ResourceHandlers[]): Promise<OwnedTarget[]> {
+    const discovery = new Discovery(client);
+    const targets = new Map<string, OwnedTarget>();
+    for (const rh of groups) {
+      const defaultLabels = {
+        [OWNER_LABEL]: ownerLabelValue(apiVersionOf(rh.resource), rh.resource.kind),
+      };
+      for (const handler of rh.reconciling) {
+        for (const entry of handler.options.owns ?? []) {
+          const spec = typeof entry === 'object' && 'resource' in entry ? entry.resource : entry;
+          const labels = (typeof entry === 'object' && 'resource' in entry && entry.labels) || defaultLabels;
+          const resource = await this.resolveOrWait(discovery, spec);
+          if (!resource) return [];
+          const labelSelector = Object.entries(labels)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(',');
+          const key = `${resourceName(resource)} ${labelSelector}`;
+          const target = targets.get(key) ?? { resource, labelSelector, owners: [] };
+          if (!target.owners.includes(rh)) target.owners.push(rh);
+          targets.set(key, target);
+        }
+      }
+    }
+    return [...targets.values()];
+  }
+
   /** Serves the namespaces matching globs, as they come and go. */
-  private watchNamespaces(rh: ResourceHandlers, globs: string[]): Promise<void> {
+  private watchNamespaces(target: WatchTarget, globs: string[]): Promise<void> {
     const patterns = globs.map(globToRegExp);
     const namespaces: Resource = {
       group: '',
@@ -478,9 +633,9 @@ export class Operator extends EventEmitter<OperatorEvents> {
         }
         const name = textOf((event.object.metadata as JsonObject).name);
         if (!patterns.some((p) => p.test(name))) continue;
-        const key = `${resourceName(rh.resource)} ${name}`;
+        const key = watcherKey(target, name);
         if (event.type === 'DELETED') this.watchers.get(key)?.abort();
-        else if (!this.watchers.has(key)) starts.push(this.startWatcher(rh, name));
+        else if (!this.watchers.has(key)) starts.push(this.startWatcher(target, name));
       }
     })();
     this.track(task);
@@ -488,20 +643,21 @@ export class Operator extends EventEmitter<OperatorEvents> {
   }
 
   /** Starts a watcher; resolves once its initial list has been dispatched. */
-  private startWatcher(rh: ResourceHandlers, namespace: string | undefined): Promise<void> {
-    const name = resourceName(rh.resource);
-    const key = `${name} ${namespace ?? '*'}`;
+  private startWatcher(target: WatchTarget, namespace: string | undefined): Promise<void> {
+    const name = resourceName(target.resource);
+    const key = watcherKey(target, namespace);
     const controller = new AbortController();
     this.watchers.set(key, controller);
     const signal = AbortSignal.any([controller.signal, this.abort.signal]);
     this.logger.info(
-      `Starting the watch-stream for ${name} ${namespace ? `in '${namespace}'` : 'cluster-wide'}.`,
+      `Starting the watch-stream for ${name}${target.labelSelector ? ` (${target.labelSelector})` : ''} ${namespace ? `in '${namespace}'` : 'cluster-wide'}.`,
     );
     const { promise: synced, resolve: resolveSynced } = Promise.withResolvers<void>();
     const task = (async () => {
       let listing = true;
       const stream = watchObjects(this.client!, {
-        resource: rh.resource,
+        resource: target.resource,
+        labelSelector: target.labelSelector,
         namespace,
         signal,
         logger: this.logger,
@@ -512,10 +668,10 @@ export class Operator extends EventEmitter<OperatorEvents> {
         },
       });
       for await (const event of stream) {
-        if (event.type !== 'SYNCED') this.dispatch(rh, event, listing);
+        if (event.type !== 'SYNCED') target.deliver(event, listing);
         else if (event.initial) {
           listing = false;
-          resolveSynced();
+          void (target.settled?.() ?? Promise.resolve()).then(resolveSynced);
         }
       }
       resolveSynced();
@@ -526,21 +682,50 @@ export class Operator extends EventEmitter<OperatorEvents> {
     return synced;
   }
 
-  /** Routes an object's event to its queue. */
+  /** Routes an object's event to its indexes (first) and its queue. */
   private dispatch(
     rh: ResourceHandlers,
     event: Exclude<WatchEvent, { type: 'SYNCED' }>,
     listing: boolean,
   ): void {
+    const name = resourceName(rh.resource);
     const metadata = (event.object.metadata ?? {}) as JsonObject;
     const uid = textOf(metadata.uid);
     if (listing) this.memoryOf(uid).noticedByListing = true;
-    this.metrics?.watchEvent(resourceName(rh.resource), event.type);
-    this.queues!.push(`${resourceName(rh.resource)} ${uid}`, {
-      type: event.type,
-      object: event.object,
-      version: textOf(metadata.resourceVersion),
-    });
+    this.metrics?.watchEvent(name, event.type);
+    if (rh.reconciling.length) {
+      const bodies = this.bodies.get(name) ?? this.bodies.set(name, new Map()).get(name)!;
+      if (event.type === 'DELETED') bodies.delete(uid);
+      else bodies.set(uid, event.object);
+    }
+    const handled = rh.changing.length + rh.watching.length + rh.spawning.length + rh.reconciling.length;
+    const push = () => {
+      if (!handled) {
+        // Only indexed: no queue (and no memory) for it.
+        if (event.type === 'DELETED') this.memories.delete(uid);
+        return;
+      }
+      this.queues!.push(`${name} ${uid}`, {
+        type: event.type,
+        object: event.object,
+        version: textOf(metadata.resourceVersion),
+      });
+    };
+    if (!rh.indexing.length) return push();
+    // Index updates run in order (they may be async); the object's handlers see them done.
+    const base = objectContext(
+      rh.resource,
+      event.object,
+      {},
+      this.memoryOf(uid).memo,
+      objectLogger(this.logger, textOf(metadata.namespace) || undefined, textOf(metadata.name)),
+      this.api!,
+      this.indexer,
+    );
+    const chain = (this.indexing.get(name) ?? Promise.resolve())
+      .then(() => this.indexer.update(rh.indexing, base, event.type === 'DELETED'))
+      .then(push);
+    this.indexing.set(name, chain);
   }
 
   private track(task: Promise<void>): void {
@@ -551,4 +736,9 @@ export class Operator extends EventEmitter<OperatorEvents> {
       .finally(() => this.tasks.delete(tracked));
     this.tasks.add(tracked);
   }
+}
+
+function watcherKey(target: WatchTarget, namespace: string | undefined): string {
+  const selector = target.labelSelector ? `[${target.labelSelector}]` : '';
+  return `${resourceName(target.resource)}${selector} ${namespace ?? '*'}`;
 }

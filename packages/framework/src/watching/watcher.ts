@@ -14,6 +14,8 @@
  * - An inactivity timeout (default 90 s, at most 120 s) drops a stream that stays silent
  *   (no events, no bookmarks) and re-establishes it.
  * - Reconnects use jittered exponential backoff, reset after a healthy stream: never a tight loop.
+ * - A resource that is not served any more (404: its CRD deleted) is said so once, retried with
+ *   the same backoff, and watched again once it is back.
  * - Objects are emitted without `managedFields`.
  */
 import { stripManagedFields, type KubeClient } from '../kube/client.ts';
@@ -82,14 +84,32 @@ export async function* watchObjects(client: KubeClient, options: WatcherOptions)
   const seen = new Map<string, Seen>();
   let state: State = { kind: 'listing', initial: true };
   let failures = 0;
+  /** The resource answered 404 (its CRD deleted?): said once, then quieter until it is back. */
+  let unserved = false;
 
   const pause = async (error: Error) => {
     failures++;
     const base = Math.min(backoff.max, backoff.initial * 2 ** (failures - 1));
     const delay = base / 2 + Math.random() * (base / 2);
     options.onStatus?.({ state: 'backoff', error });
-    options.logger?.warn(`Watching ${where} failed, retrying in ${delay.toFixed(1)}s: ${error.message}`);
+    if (error instanceof ApiError && error.notFound) {
+      if (unserved)
+        options.logger?.debug(`Watching ${where}: still not served, retrying in ${delay.toFixed(1)}s.`);
+      else
+        options.logger?.warn(
+          `Watching ${where} failed: the resource is not served by the apiserver (404 Not Found: was its CRD deleted?). ` +
+            `Retrying in ${delay.toFixed(1)}s, then less and less often (at most every ${backoff.max}s) until it is back.`,
+        );
+      unserved = true;
+    } else {
+      options.logger?.warn(`Watching ${where} failed, retrying in ${delay.toFixed(1)}s: ${error.message}`);
+    }
     await sleep(delay * 1000, signal);
+  };
+  const served = () => {
+    if (!unserved) return;
+    unserved = false;
+    options.logger?.info(`The resource ${where} is served again; watching it.`);
   };
 
   while (!signal.aborted) {
@@ -121,6 +141,7 @@ export async function* watchObjects(client: KubeClient, options: WatcherOptions)
         yield { type: 'DELETED', object: tombstone(before), synthetic: true };
       }
       failures = 0;
+      served();
       yield { type: 'SYNCED', initial: state.initial };
       options.logger?.debug(
         `Listed ${listed.items.length} objects of ${where} at resourceVersion ${listed.rv}.`,
@@ -168,6 +189,7 @@ export async function* watchObjects(client: KubeClient, options: WatcherOptions)
           const m = metaOf(object);
           if (m.rv) state = { kind: 'watching', rv: m.rv };
           failures = 0; // any event or bookmark: the stream is healthy
+          served();
           if (event.type === 'BOOKMARK') continue;
           if (event.type !== 'ADDED' && event.type !== 'MODIFIED' && event.type !== 'DELETED') continue;
           stripManagedFields(object);

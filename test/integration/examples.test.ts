@@ -1,0 +1,116 @@
+/**
+ * The example operators of examples/ run as documented: their CRDs from `kopf-ts generate`,
+ * the operator through `kopf-ts run`, and what their header comments promise happens.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { test } from 'node:test';
+import { parseAllDocuments } from 'yaml';
+import type { ClusterInfo } from '../../cluster/cluster.ts';
+import {
+  eventually,
+  kubectl,
+  kubectlApply,
+  kubectlJson,
+  sharedCluster,
+  testNamespace,
+} from '../support/cluster.ts';
+import { KOPF_TS, ROOT, startCli } from '../support/cli.ts';
+
+/** Applies the example's CRDs and waits until they are served. */
+async function installCrds(cluster: ClusterInfo, example: string): Promise<void> {
+  const generated = execFileSync(process.execPath, [KOPF_TS, 'generate', example], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
+  const crds = parseAllDocuments(generated)
+    .map((d) => d.toJS() as { kind: string; metadata: { name: string } })
+    .filter((d) => d.kind === 'CustomResourceDefinition');
+  assert.ok(crds.length > 0, `${example} declares a CRD`);
+  await kubectlApply(cluster, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: crds }));
+  for (const crd of crds)
+    await kubectl(cluster, [
+      'wait',
+      '--for=condition=Established',
+      `crd/${crd.metadata.name}`,
+      '--timeout=30s',
+    ]);
+}
+
+interface ConfigMap {
+  data?: Record<string, string>;
+}
+
+test('examples/reconcile-operator.ts: the content ConfigMap follows the Website and comes back when deleted', async (t) => {
+  const cluster = await sharedCluster();
+  await installCrds(cluster, 'examples/reconcile-operator.ts');
+  const ns = await testNamespace(t, cluster);
+  const cli = startCli(t, cluster, ['run', 'examples/reconcile-operator.ts', '-n', ns, '--standalone']);
+  await cli.waitFor(
+    'Starting the watch-stream for configmaps.v1 (kopf-ts.dev/owned-by=website.example.kopf-ts.dev)',
+  );
+  const site = (content: string) =>
+    JSON.stringify({
+      apiVersion: 'example.kopf-ts.dev/v1',
+      kind: 'Website',
+      metadata: { name: 'home' },
+      spec: { content },
+    });
+  await kubectlApply(cluster, site('<h1>Hello</h1>'), ns);
+  const page = async () =>
+    (
+      await kubectlJson<ConfigMap>(cluster, ['get', 'configmap', 'home-content', '-n', ns]).catch(
+        () => undefined,
+      )
+    )?.data?.['index.html'];
+  await eventually('the page is published', async () => (await page()) === '<h1>Hello</h1>');
+  await kubectlApply(cluster, site('<h1>Bye</h1>'), ns);
+  await eventually('the page follows', async () => (await page()) === '<h1>Bye</h1>');
+  await kubectl(cluster, ['delete', 'configmap', 'home-content', '-n', ns]);
+  await eventually('the deleted page is back', async () => (await page()) === '<h1>Bye</h1>', 15_000);
+  const status = await kubectlJson<{ status?: { publish?: { bytes: number } } }>(cluster, [
+    'get',
+    'website',
+    'home',
+    '-n',
+    ns,
+  ]);
+  assert.deepEqual(status.status?.publish, { bytes: 12 });
+});
+
+test('examples/index-operator.ts: a Team reports its members from the index of ConfigMaps', async (t) => {
+  const cluster = await sharedCluster();
+  await installCrds(cluster, 'examples/index-operator.ts');
+  const ns = await testNamespace(t, cluster);
+  for (const [name, team] of [
+    ['ann', 'red'],
+    ['bob', 'red'],
+    ['cid', 'blue'],
+  ] as const) {
+    await kubectl(cluster, ['create', 'configmap', name, '-n', ns]);
+    await kubectl(cluster, ['label', 'configmap', name, '-n', ns, `team=${team}`]);
+  }
+  const cli = startCli(t, cluster, ['run', 'examples/index-operator.ts', '-n', ns, '--standalone']);
+  await cli.waitFor('The indexes are populated: members.');
+  await kubectlApply(
+    cluster,
+    JSON.stringify({
+      apiVersion: 'example.kopf-ts.dev/v1',
+      kind: 'Team',
+      metadata: { name: 'red' },
+      spec: {},
+    }),
+    ns,
+  );
+  const roster = await eventually('the roster is reported', async () => {
+    const team = await kubectlJson<{ status?: { roster?: { members: string[] } } }>(cluster, [
+      'get',
+      'team',
+      'red',
+      '-n',
+      ns,
+    ]);
+    return team.status?.roster?.members;
+  });
+  assert.deepEqual(roster, ['ann', 'bob']);
+});
