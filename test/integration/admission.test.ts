@@ -6,22 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { before, beforeEach, test, type TestContext } from 'node:test';
-import { parseAllDocuments } from 'yaml';
 import type { ClusterInfo } from '../../cluster/cluster.ts';
 import { AdmissionError, on } from '../../packages/framework/src/index.ts';
 import type { AdmissionContext, MutationContext } from '../../packages/framework/src/index.ts';
 import { clearRegistry } from '../../packages/framework/src/registry/registry.ts';
-import {
-  eventually,
-  kubectl,
-  kubectlApply,
-  kubectlJson,
-  sharedCluster,
-  testNamespace,
-} from '../support/cluster.ts';
-import { KOPF_TS, ROOT, startCli } from '../support/cli.ts';
+import { eventually, kubectl, kubectlJson, sharedCluster, testNamespace } from '../support/cluster.ts';
+import { generated, installGeneratedCrds, startCli } from '../support/cli.ts';
 import { installTestCrd, startOperator } from '../support/operator.ts';
 
 const R = 'kopftests.kopf-ts.dev';
@@ -261,24 +253,8 @@ test('a webhook that is down: failurePolicy Ignore admits, Fail rejects with the
 
 test('the example operator through `kopf-ts run --webhook-server --webhook-autoconfigure`', async (t) => {
   const cluster = await sharedCluster();
-  const generated = execFileSync(process.execPath, [KOPF_TS, 'generate', EXAMPLE], {
-    cwd: ROOT,
-    encoding: 'utf8',
-  });
-  const docs = parseAllDocuments(generated).map(
-    (d) => d.toJS() as { kind: string; metadata: { name: string } },
-  );
-  const crd = docs.find(
-    (d) => d.kind === 'CustomResourceDefinition' && d.metadata.name === 'widgets.example.kopf-ts.dev',
-  );
-  assert.ok(docs.some((d) => d.kind === 'ValidatingWebhookConfiguration'));
-  await kubectlApply(cluster, JSON.stringify(crd));
-  await kubectl(cluster, [
-    'wait',
-    '--for=condition=Established',
-    'crd/widgets.example.kopf-ts.dev',
-    '--timeout=30s',
-  ]);
+  assert.ok(generated(EXAMPLE).some((d) => d.kind === 'ValidatingWebhookConfiguration'));
+  await installGeneratedCrds(cluster, EXAMPLE, (name) => name === 'widgets.example.kopf-ts.dev');
   const ns = await testNamespace(t, cluster);
   const name = `kopf-ts-test.${ns}`;
   cleanupConfigurations(t, cluster, name);

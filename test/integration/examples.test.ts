@@ -3,9 +3,7 @@
  * the operator through `kopf-ts run`, and what their header comments promise happens.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
-import { parseAllDocuments } from 'yaml';
 import type { ClusterInfo } from '../../cluster/cluster.ts';
 import {
   eventually,
@@ -15,26 +13,12 @@ import {
   sharedCluster,
   testNamespace,
 } from '../support/cluster.ts';
-import { KOPF_TS, ROOT, startCli } from '../support/cli.ts';
+import { installGeneratedCrds, startCli } from '../support/cli.ts';
 
 /** Applies the example's CRDs and waits until they are served. */
 async function installCrds(cluster: ClusterInfo, example: string): Promise<void> {
-  const generated = execFileSync(process.execPath, [KOPF_TS, 'generate', example], {
-    cwd: ROOT,
-    encoding: 'utf8',
-  });
-  const crds = parseAllDocuments(generated)
-    .map((d) => d.toJS() as { kind: string; metadata: { name: string } })
-    .filter((d) => d.kind === 'CustomResourceDefinition');
+  const crds = await installGeneratedCrds(cluster, example);
   assert.ok(crds.length > 0, `${example} declares a CRD`);
-  await kubectlApply(cluster, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: crds }));
-  for (const crd of crds)
-    await kubectl(cluster, [
-      'wait',
-      '--for=condition=Established',
-      `crd/${crd.metadata.name}`,
-      '--timeout=30s',
-    ]);
 }
 
 interface ConfigMap {

@@ -1,11 +1,12 @@
 /**
  * Running the `kopf-ts` command as a subprocess (with this Node), its output captured.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
 import type { ClusterInfo } from '../../cluster/cluster.ts';
-import { eventually } from './cluster.ts';
+import { eventually, kubectl, kubectlApply } from './cluster.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const KOPF_TS = fileURLToPath(new URL('../../packages/framework/bin/kopf-ts.js', import.meta.url));
@@ -73,4 +74,42 @@ export function startCli(
       ),
     kill: (signal = 'SIGINT') => child.kill(signal),
   };
+}
+
+/** A document of `kopf-ts generate`. */
+export type GeneratedDoc = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string };
+} & Record<string, unknown>;
+
+/** What `kopf-ts generate <file> ...args` prints, as parsed documents. */
+export function generated(file: string, args: string[] = []): GeneratedDoc[] {
+  const output = execFileSync(process.execPath, [KOPF_TS, 'generate', file, ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
+  return parseAllDocuments(output).map((d) => d.toJS() as GeneratedDoc);
+}
+
+/**
+ * Applies the CRDs that `kopf-ts generate <file>` prints (those whose name passes `which`) and
+ * waits until they are served; returns their names.
+ */
+export async function installGeneratedCrds(
+  cluster: ClusterInfo,
+  file: string,
+  which: (name: string) => boolean = () => true,
+): Promise<string[]> {
+  const crds = generated(file).filter((d) => d.kind === 'CustomResourceDefinition' && which(d.metadata.name));
+  await kubectlApply(cluster, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: crds }));
+  const names = crds.map((d) => d.metadata.name);
+  if (names.length)
+    await kubectl(cluster, [
+      'wait',
+      '--for=condition=Established',
+      ...names.map((n) => `crd/${n}`),
+      '--timeout=30s',
+    ]);
+  return names;
 }

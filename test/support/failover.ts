@@ -8,15 +8,13 @@
  * child ConfigMap holding a random token, so a second run (after a kill) finds and keeps the
  * child of the first run. Its result is `{ by, token }`.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { parseAllDocuments } from 'yaml';
 import type { ClusterInfo } from '../../cluster/cluster.ts';
-import { eventually, kubectl, kubectlApply, kubectlJson } from './cluster.ts';
-import { KOPF_TS, ROOT, startCli, type CliProcess } from './cli.ts';
+import { eventually, kubectl, kubectlJson } from './cluster.ts';
+import { installGeneratedCrds, startCli, type CliProcess } from './cli.ts';
 
 export const R = 'kopftests.kopf-ts.dev';
 const DIFFBASE = 'kopf.zalando.org/last-handled-configuration';
@@ -85,25 +83,9 @@ export function readLedger(path: string): LedgerEntry[] {
     .map((l) => JSON.parse(l) as LedgerEntry);
 }
 
-/** Installs the peering CRDs (as `kopf-ts generate` prints them) and the test CRD is up to the caller. */
+/** Installs the peering CRDs (as `kopf-ts generate` prints them); the test CRD is up to the caller. */
 export async function installPeeringCrds(cluster: ClusterInfo, operatorFile: string): Promise<void> {
-  const generated = execFileSync(process.execPath, [KOPF_TS, 'generate', operatorFile], {
-    cwd: ROOT,
-    encoding: 'utf8',
-  });
-  const crds = parseAllDocuments(generated)
-    .map((d) => d.toJS() as { kind: string; metadata: { name: string } })
-    .filter(
-      (d) => d.kind === 'CustomResourceDefinition' && d.metadata.name.endsWith('kopfpeerings.kopf.dev'),
-    );
-  await kubectlApply(cluster, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: crds }));
-  await kubectl(cluster, [
-    'wait',
-    '--for=condition=Established',
-    'crd/kopfpeerings.kopf.dev',
-    'crd/clusterkopfpeerings.kopf.dev',
-    '--timeout=30s',
-  ]);
+  await installGeneratedCrds(cluster, operatorFile, (name) => name.endsWith('kopfpeerings.kopf.dev'));
 }
 
 /** `kopf-ts run` of the failover operator in the peering `failover` of `ns`. */

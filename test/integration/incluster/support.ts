@@ -3,13 +3,10 @@
  * namespace, a TokenRequest token written where the kubelet would mount it, and a pod's
  * environment (service host and port, no kubeconfig).
  */
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { promisify } from 'node:util';
-import { parseAllDocuments } from 'yaml';
 import type { ClusterInfo } from '../../../cluster/cluster.ts';
 import {
   eventually,
@@ -19,18 +16,13 @@ import {
   sharedCluster,
   testNamespace,
 } from '../../support/cluster.ts';
-import { KOPF_TS, ROOT } from '../../support/cli.ts';
+import { generated, installGeneratedCrds, type GeneratedDoc } from '../../support/cli.ts';
 
-const execFileAsync = promisify(execFile);
 export const OPERATOR = 'packages/psql-operator/src/operator.ts';
 export const NAME = 'psql-operator';
 export const IMAGE = 'kopf-ts-psql-operator:test';
 
-export type Doc = {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string };
-} & Record<string, unknown>;
+export type Doc = GeneratedDoc;
 export interface Rule {
   apiGroups: string[];
   resources: string[];
@@ -39,13 +31,8 @@ export interface Rule {
 export type Role = Doc & { rules: Rule[] };
 
 /** `kopf-ts generate` for a namespace, as parsed documents. */
-export async function generate(namespace: string, image = IMAGE): Promise<Doc[]> {
-  const { stdout } = await execFileAsync(
-    process.execPath,
-    [KOPF_TS, 'generate', OPERATOR, '-n', namespace, '--name', NAME, '--image', image],
-    { cwd: ROOT, encoding: 'utf8' },
-  );
-  return parseAllDocuments(stdout).map((d) => d.toJS() as Doc);
+export function generate(namespace: string, image = IMAGE): Doc[] {
+  return generated(OPERATOR, ['-n', namespace, '--name', NAME, '--image', image]);
 }
 
 /** Applies `docs` (retried: concurrent test files may create the same cluster-wide CRDs). */
@@ -55,16 +42,7 @@ export async function apply(cluster: ClusterInfo, docs: Doc[], namespace?: strin
 
 /** Applies the generated CRDs (psqls and Kopf's peerings) and waits until they are served. */
 export async function installCrds(): Promise<void> {
-  const cluster = await sharedCluster();
-  const crds = (await generate('default')).filter((d) => d.kind === 'CustomResourceDefinition');
-  await apply(cluster, crds);
-  for (const crd of crds)
-    await kubectl(cluster, [
-      'wait',
-      '--for=condition=Established',
-      `crd/${crd.metadata.name}`,
-      '--timeout=30s',
-    ]);
+  await installGeneratedCrds(await sharedCluster(), OPERATOR);
 }
 
 export interface Setup {
@@ -89,7 +67,7 @@ export async function setup(
 ): Promise<Setup> {
   const cluster = await sharedCluster();
   const ns = await testNamespace(t, cluster);
-  const docs = await generate(ns);
+  const docs = generate(ns);
   const role = docs.find((d) => d.kind === 'Role') as Role;
   const namespaced = docs
     .filter((d) => ['ServiceAccount', 'Role', 'RoleBinding'].includes(d.kind))

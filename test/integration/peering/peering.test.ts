@@ -9,17 +9,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, test, type TestContext } from 'node:test';
-import { parseAllDocuments } from 'yaml';
 import type { ClusterInfo } from '../../../cluster/cluster.ts';
-import {
-  eventually,
-  kubectl,
-  kubectlApply,
-  kubectlJson,
-  sharedCluster,
-  testNamespace,
-} from '../../support/cluster.ts';
-import { KOPF_TS, ROOT, startCli } from '../../support/cli.ts';
+import { eventually, kubectl, kubectlJson, sharedCluster, testNamespace } from '../../support/cluster.ts';
+import { installGeneratedCrds, ROOT, startCli } from '../../support/cli.ts';
 import { installTestCrd } from '../../support/operator.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kopf-ts-peering-'));
@@ -36,24 +28,10 @@ on.create('kopftests.kopf-ts.dev', function create_fn({ name, logger }) {
 before(async () => {
   const cluster = await sharedCluster();
   await installTestCrd(cluster);
-  const generated = execFileSync(process.execPath, [KOPF_TS, 'generate', OPERATOR], {
-    cwd: ROOT,
-    encoding: 'utf8',
-  });
-  const crds = parseAllDocuments(generated)
-    .map((d) => d.toJS() as { kind: string; metadata: { name: string } })
-    .filter(
-      (d) => d.kind === 'CustomResourceDefinition' && d.metadata.name.endsWith('kopfpeerings.kopf.dev'),
-    );
+  const crds = await installGeneratedCrds(cluster, OPERATOR, (name) =>
+    name.endsWith('kopfpeerings.kopf.dev'),
+  );
   assert.equal(crds.length, 2);
-  await kubectlApply(cluster, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: crds }));
-  await kubectl(cluster, [
-    'wait',
-    '--for=condition=Established',
-    'crd/kopfpeerings.kopf.dev',
-    'crd/clusterkopfpeerings.kopf.dev',
-    '--timeout=30s',
-  ]);
 });
 
 async function peering(cluster: ClusterInfo, ns: string, name = 'test'): Promise<void> {

@@ -3,19 +3,16 @@
  * children, scaling, status with observedGeneration, self-healing, conflicts and bad input.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { before, test } from 'node:test';
-import { parseAllDocuments } from 'yaml';
 import {
   eventually,
   kubectl,
-  kubectlApply,
   kubectlJson,
   sharedCluster,
   testNamespace,
   warningMessages,
 } from '../../support/cluster.ts';
-import { KOPF_TS, ROOT, startCli } from '../../support/cli.ts';
+import { installGeneratedCrds, startCli } from '../../support/cli.ts';
 
 const OPERATOR = 'packages/psql-operator/src/operator.ts';
 
@@ -43,15 +40,7 @@ interface Sts {
 
 before(async () => {
   const cluster = await sharedCluster();
-  const generated = execFileSync(process.execPath, [KOPF_TS, 'generate', OPERATOR], {
-    cwd: ROOT,
-    encoding: 'utf8',
-  });
-  const crd = parseAllDocuments(generated)
-    .map((d) => d.toJS() as { kind: string; metadata: { name: string } })
-    .find((d) => d.kind === 'CustomResourceDefinition' && d.metadata.name === 'psqls.test.com');
-  await kubectlApply(cluster, JSON.stringify(crd));
-  await kubectl(cluster, ['wait', '--for=condition=Established', 'crd/psqls.test.com', '--timeout=30s']);
+  await installGeneratedCrds(cluster, OPERATOR, (name) => name === 'psqls.test.com');
 });
 
 const psql = (name: string, spec: string) =>
