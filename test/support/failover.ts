@@ -27,8 +27,9 @@ const who = process.env.WHO;
 const ledger = process.env.LEDGER;
 const record = (entry) => appendFileSync(ledger, JSON.stringify({ who, at: Date.now(), ...entry }) + '\\n');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-// 200-500 ms per object, fixed by its name: slow enough to be caught in the middle.
-const duration = (name) => 200 + ([...name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7) % 301);
+// 200-500 ms per object, fixed by its name: slow enough to be caught in the middle (or HANDLER_MS).
+const duration = (name) =>
+  Number(process.env.HANDLER_MS) || 200 + ([...name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7) % 301);
 
 on.create('${R}', async function create_fn({ name, namespace, body, retry, api }) {
   record({ name, retry, event: 'start' });
@@ -97,6 +98,7 @@ export function startPeer(
   who: string,
   priority: number,
   lifetime: number,
+  env: NodeJS.ProcessEnv = {},
 ): CliProcess {
   return startCli(
     t,
@@ -113,7 +115,7 @@ export function startPeer(
       '--peering-lifetime',
       String(lifetime),
     ],
-    { env: { WHO: who, POD_ID: who, LEDGER: files.ledger } },
+    { env: { WHO: who, POD_ID: who, LEDGER: files.ledger, ...env } },
   );
 }
 

@@ -5,6 +5,11 @@
  * with a higher priority pauses us; live peers with the same priority pause everyone (with a
  * warning); dead peers are cleaned away. We re-evaluate when a peer's record changes and
  * exactly when a blocking peer's lifetime runs out.
+ *
+ * Beyond Kopf: our record also says `busy` — false once we are paused and our running
+ * handlers have finished. A peer that takes over from a lower-priority kopf-ts peer waits for
+ * that (up to {@link HANDOVER_GRACE} seconds), so that no object is handled by both at once.
+ * Kopf ignores the extra field, and writes none (it is not waited for).
  */
 import { randomInt } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
@@ -56,9 +61,14 @@ export function detectIdentity(manual = false, env: NodeJS.ProcessEnv = process.
   return `${who}/${now}/${random}`;
 }
 
+/** Seconds a newcomer waits at most for busy lower-priority peers to finish their handlers. */
+export const HANDOVER_GRACE = 60;
+
 interface Peer {
   identity: string;
   priority: number;
+  /** kopf-ts peers only: handlers may be running. */
+  busy?: boolean;
   lifetime: number;
   lastseen: Date;
   deadline: number;
@@ -69,7 +79,7 @@ function peersOf(body: JsonObject): Peer[] {
   if (!status || typeof status !== 'object' || Array.isArray(status)) return [];
   return Object.entries(status).flatMap(([identity, info]) => {
     if (!info || typeof info !== 'object' || Array.isArray(info)) return [];
-    const record = info as { priority?: unknown; lifetime?: unknown; lastseen?: unknown };
+    const record = info as { priority?: unknown; lifetime?: unknown; lastseen?: unknown; busy?: unknown };
     const lifetime = Number(record.lifetime ?? 60);
     // Kopf writes aware times; naive ones (older Kopf) are UTC.
     const text = typeof record.lastseen === 'string' ? record.lastseen : undefined;
@@ -78,6 +88,7 @@ function peersOf(body: JsonObject): Peer[] {
       {
         identity,
         priority: Number(record.priority ?? 0),
+        busy: typeof record.busy === 'boolean' ? record.busy : undefined,
         lifetime,
         lastseen,
         deadline: lastseen.getTime() + lifetime * 1000,
@@ -102,6 +113,12 @@ export class Peering {
   private resumed?: PromiseWithResolvers<void>;
   private latest?: JsonObject;
   private timer?: NodeJS.Timeout;
+  /** Paused, and nothing of ours runs any more (told by the operator); nothing runs before we start. */
+  private idle = true;
+  /** While resuming: our record says `busy` before anything is handled. */
+  private resuming?: Promise<void>;
+  /** Since when we have waited for busy lower-priority peers (ms), if we do. */
+  private waitingSince?: number;
   private readonly resource: Resource;
 
   constructor(
@@ -119,9 +136,10 @@ export class Peering {
 
   /** Resolves at once when not paused; else when resumed (or `signal` aborts). */
   async waitUntilResumed(signal: AbortSignal): Promise<void> {
-    if (!this.paused || signal.aborted) return;
-    this.resumed ??= Promise.withResolvers<void>();
+    if (signal.aborted || (!this.paused && !this.resuming)) return;
     const aborted = new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
+    if (!this.paused) return Promise.race([this.resuming, aborted]);
+    this.resumed ??= Promise.withResolvers<void>();
     await Promise.race([this.resumed.promise, aborted]);
   }
 
@@ -168,10 +186,23 @@ export class Peering {
     }
   }
 
+  /**
+   * The operator's word that, paused, nothing of it runs any more (or runs again): published
+   * at once, so that a higher-priority newcomer waiting for it can start.
+   */
+  markIdle(idle: boolean): void {
+    if ((idle && !this.paused) || idle === this.idle) return;
+    this.idle = idle;
+    void this.touch().catch((error: unknown) =>
+      this.logger.warn(`Could not update our record in '${this.where}: ${(error as Error).message}`),
+    );
+  }
+
   /** Writes our record (or removes it with lifetime 0). */
   async touch(lifetime = this.options.lifetime): Promise<void> {
+    const busy = !(this.paused && this.idle);
     const record =
-      lifetime > 0 ? { priority: this.options.priority, lifetime, lastseen: lastseenNow() } : null;
+      lifetime > 0 ? { priority: this.options.priority, lifetime, lastseen: lastseenNow(), busy } : null;
     await this.patchStatus({ [this.options.identity]: record });
     this.logger.debug(`Keep-alive in '${this.where}: ok.`);
   }
@@ -256,6 +287,11 @@ export class Peering {
     const live = peers.filter((p) => p.deadline > now && p.identity !== this.options.identity);
     const higher = live.filter((p) => p.priority > this.options.priority);
     const same = live.filter((p) => p.priority === this.options.priority);
+    // Lower-priority kopf-ts peers that still run handlers: they pause for us, but must finish first.
+    const busy = live.filter((p) => p.priority < this.options.priority && p.busy === true);
+    if (higher.length || same.length || !busy.length) this.waitingSince = undefined;
+    else this.waitingSince ??= now;
+    const waiting = this.waitingSince !== undefined && now - this.waitingSince < HANDOVER_GRACE * 1000;
     if (dead.length) {
       void this.patchStatus(Object.fromEntries(dead.map((p) => [p.identity, null]))).catch((error: unknown) =>
         this.logger.debug(`Cleaning dead peers failed: ${(error as Error).message}`),
@@ -268,14 +304,25 @@ export class Peering {
         true,
         `Pausing all operators, including self: ${describe(same)} and ${this.options.identity}.`,
       );
-    } else
+    } else if (waiting)
+      this.setPaused(
+        true,
+        `Waiting for lower-priority peers to finish their running handlers: ${describe(busy)}.`,
+      );
+    else {
+      if (busy.length)
+        this.logger.warn(
+          `Lower-priority peers are still busy after ${HANDOVER_GRACE}s: ${describe(busy)}. Starting anyway.`,
+        );
       this.setPaused(
         false,
         'Resuming operations after the pause. Conflicting operators with the same priority are gone.',
       );
-    const blockers = [...higher, ...same];
-    if (blockers.length) {
-      const next = Math.min(...blockers.map((p) => p.deadline));
+    }
+    const deadlines = [...higher, ...same, ...(waiting ? busy : [])].map((p) => p.deadline);
+    if (waiting) deadlines.push(this.waitingSince! + HANDOVER_GRACE * 1000);
+    if (deadlines.length) {
+      const next = Math.min(...deadlines);
       this.timer = setTimeout(() => this.evaluate(), Math.max(0, next - Date.now()) + 10);
     }
   }
@@ -295,8 +342,20 @@ export class Peering {
     else {
       if (quiet) this.logger.debug(message);
       else this.logger.info(message);
-      this.resumed?.resolve();
+      // Busy from now on: say so before handling anything (a newcomer reading a stale
+      // `busy: false` would not wait for us).
+      this.idle = false;
+      const resumed = this.resumed;
       this.resumed = undefined;
+      const resuming = this.touch()
+        .catch((error: unknown) =>
+          this.logger.warn(`Could not update our record in '${this.where}: ${(error as Error).message}`),
+        )
+        .finally(() => {
+          resumed?.resolve();
+          if (this.resuming === resuming) this.resuming = undefined;
+        });
+      this.resuming = resuming;
     }
     this.onChange(paused);
   }

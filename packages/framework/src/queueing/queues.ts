@@ -122,6 +122,11 @@ export class ObjectQueues<E extends QueuedEvent> {
       await new Promise((r) => setTimeout(r, 20));
   }
 
+  /** Resolves when no cycle is running (new ones may start later, e.g. after a pause). */
+  async quiet(): Promise<void> {
+    while (this.active > 0) await new Promise((r) => setTimeout(r, 20));
+  }
+
   /** Waits until woken by a new event, or for `ms` (if given). */
   private wait(queue: Queue<E>, ms?: number): Promise<void> {
     return new Promise((resolve) => {

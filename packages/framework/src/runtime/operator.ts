@@ -246,7 +246,12 @@ export class Operator extends EventEmitter<OperatorEvents> {
       this.spawners.push(spawner);
     }
     this.on('paused', (paused) => {
-      for (const spawner of this.spawners) void spawner.setPaused(paused);
+      const stopping = Promise.all(this.spawners.map((spawner) => spawner.setPaused(paused)));
+      if (!paused) return;
+      // Once nothing of ours runs any more, the peering records say so (a newcomer waits for it).
+      void Promise.all([stopping, this.queues?.quiet()]).then(() => {
+        for (const peering of this.peerings) if (peering.isPaused) peering.markIdle(true);
+      });
     });
     this.queues = new ObjectQueues(
       (key, event) => {
