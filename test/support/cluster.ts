@@ -6,7 +6,7 @@ import { execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { TestContext } from 'node:test';
 import { promisify } from 'node:util';
-import { up, type ClusterInfo } from '../../cluster/cluster.ts';
+import { reset, up, type ClusterInfo } from '../../cluster/cluster.ts';
 
 const execFileAsync = promisify(execFile);
 let shared: Promise<ClusterInfo> | undefined;
@@ -15,6 +15,37 @@ let shared: Promise<ClusterInfo> | undefined;
 export function sharedCluster(): Promise<ClusterInfo> {
   shared ??= up({ verbose: false });
   return shared;
+}
+
+/**
+ * An instance of its own, for a test that restarts or reconfigures the apiserver (e.g. with
+ * `--max-requests-inflight=4`): the leftovers of an interrupted run are removed first, and
+ * the instance (processes and data) at cleanup (`defer`: see `cleanups()`). Name it after
+ * the test file.
+ */
+export async function ownCluster(
+  defer: (cleanup: () => unknown) => void,
+  name: string,
+  apiserverArgs: string[] = [],
+): Promise<ClusterInfo> {
+  await reset(name, false);
+  defer(() => reset(name, false));
+  return up({ name, apiserverArgs, verbose: false });
+}
+
+/**
+ * Cleanups that run in the reverse order of their registration (`t.after` hooks run in the
+ * order they were added), all of them even if one fails: an operator is stopped before the
+ * instance it talks to.
+ */
+export function cleanups(t: TestContext): (cleanup: () => unknown) => void {
+  const fns: Array<() => unknown> = [];
+  t.after(async () => {
+    const errors: unknown[] = [];
+    for (const fn of fns.reverse()) await Promise.resolve(fn()).catch((e: unknown) => errors.push(e));
+    if (errors.length) throw errors[0];
+  });
+  return (fn) => fns.push(fn);
 }
 
 /** Runs kubectl against the instance and returns its stdout; throws with stderr on failure. */

@@ -5,8 +5,11 @@
 import { Writable } from 'node:stream';
 import type { TestContext } from 'node:test';
 import type { ClusterInfo } from '../../cluster/cluster.ts';
+import type { KubeClient } from '../../packages/framework/src/kube/client.ts';
 import { kubeconfigConnection, staticCredentials } from '../../packages/framework/src/kube/credentials.ts';
+import { resourcePath } from '../../packages/framework/src/kube/resources.ts';
 import { Operator, type OperatorOptions } from '../../packages/framework/src/runtime/operator.ts';
+import type { JsonObject } from '../../packages/framework/src/util/json.ts';
 import { createLogger, type Logger } from '../../packages/framework/src/util/logging.ts';
 import { eventually, kubectl, kubectlApply } from './cluster.ts';
 
@@ -65,12 +68,16 @@ export function captureLogs(): { logs: string[]; logger: Logger } {
   return { logs, logger: createLogger({ destination, level: 'debug' }) };
 }
 
-/** Starts an operator on `namespace` with the admin credentials; stopped after the test. */
+/**
+ * Starts an operator on `namespace` with the admin credentials; stopped after the test.
+ * `prepare` is called before the start, e.g. to subscribe to events emitted during it.
+ */
 export async function startOperator(
   t: TestContext,
   cluster: ClusterInfo,
   namespace: string,
   options: OperatorOptions = {},
+  prepare?: (operator: Operator) => void,
 ): Promise<RunningOperator> {
   const { logs, logger } = captureLogs();
   const credentials = staticCredentials(await kubeconfigConnection({ kubeconfig: cluster.kubeconfig }));
@@ -80,6 +87,7 @@ export async function startOperator(
     logger,
     ...options,
   });
+  prepare?.(operator);
   await operator.start();
   let stopped = false;
   const stop = async () => {
@@ -89,4 +97,45 @@ export async function startOperator(
   };
   t.after(stop);
   return { operator, logs, stop };
+}
+
+/** Writes to the test resource `kopftests.kopf-ts.dev` in one namespace, through a kopf-ts client. */
+export function testObjects(client: KubeClient, namespace: string) {
+  const resource = { group: 'kopf-ts.dev', version: 'v1', plural: 'kopftests', namespaced: true };
+  const target = (verb: string, name?: string) => ({ verb, resource: 'kopftests', namespace, name });
+  return {
+    create: async (name: string, spec: JsonObject): Promise<void> => {
+      await client.request({
+        method: 'POST',
+        path: resourcePath(resource, { namespace }),
+        body: { apiVersion: 'kopf-ts.dev/v1', kind: 'KopfTest', metadata: { name }, spec },
+        target: target('create', name),
+      });
+    },
+    /** Sets these keys of the spec (a merge patch). */
+    patch: async (name: string, spec: JsonObject): Promise<void> => {
+      await client.request({
+        method: 'PATCH',
+        path: resourcePath(resource, { namespace, name }),
+        body: { spec },
+        contentType: 'application/merge-patch+json',
+        target: target('patch', name),
+      });
+    },
+    delete: async (name: string): Promise<void> => {
+      await client.request({
+        method: 'DELETE',
+        path: resourcePath(resource, { namespace, name }),
+        target: target('delete', name),
+      });
+    },
+    list: async (): Promise<JsonObject[]> => {
+      const list = await client.request<JsonObject>({
+        method: 'GET',
+        path: resourcePath(resource, { namespace }),
+        target: target('list'),
+      });
+      return (list.items ?? []) as JsonObject[];
+    },
+  };
 }

@@ -12,7 +12,10 @@ import { createLogger } from '../../../packages/framework/src/util/logging.ts';
 type Event = { type: 'ADDED' | 'MODIFIED' | 'DELETED'; version: string };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function queues(patches: Record<string, string>, options: { consistencyTimeout?: number } = {}) {
+function queues(
+  patches: Record<string, string>,
+  options: { consistencyTimeout?: number; refresh?: (key: string, event: Event) => Promise<Event> } = {},
+) {
   const seen: string[] = [];
   const waits: number[] = [];
   const q = new ObjectQueues<Event>(
@@ -66,5 +69,52 @@ test('a queue without a pending patch ends when idle, and its lingering ends aft
   await sleep(250);
   assert.equal(q.size, 0, 'gone after the consistency timeout');
   assert.deepEqual(seen, ['v1', 'v0']);
+  await q.stop(1);
+});
+
+test('with refresh, the stale event after the timeout is replaced by the current state', async () => {
+  const refreshed: string[] = [];
+  const { q, seen } = queues(
+    { v0: 'B' },
+    {
+      consistencyTimeout: 0.3,
+      refresh: async (_key, event) => {
+        await sleep(5);
+        refreshed.push(event.version);
+        return { type: 'MODIFIED', version: 'C' }; // read afresh: newer than our patch B
+      },
+    },
+  );
+  q.push('k', { type: 'ADDED', version: 'v0' });
+  await sleep(100);
+  q.push('k', { type: 'MODIFIED', version: 'A' }); // older than B; B never comes (a broken watch)
+  await sleep(450);
+  assert.deepEqual(refreshed, ['A'], 'A was known to be stale');
+  assert.deepEqual(seen, ['v0', 'C'], 'the cycle ran on the fresh state, never on A');
+  await q.stop(1);
+});
+
+test('a refresh that fails is retried, still waiting for the patch; it never falls back to the stale event', async () => {
+  let failures = 0;
+  const { q, seen } = queues(
+    { v0: 'B' },
+    {
+      consistencyTimeout: 0.1,
+      refresh: async () => {
+        await sleep(5);
+        if (failures++ < 1) throw new Error('the apiserver is down');
+        return { type: 'DELETED', version: 'A' }; // gone meanwhile
+      },
+    },
+  );
+  q.push('k', { type: 'ADDED', version: 'v0' });
+  await sleep(80);
+  q.push('k', { type: 'MODIFIED', version: 'A' });
+  await sleep(200);
+  assert.deepEqual(seen, ['v0'], 'no cycle on A after the failed refresh');
+  await sleep(1_400); // the error backoff (1 s), another consistency wait, a refresh
+  assert.deepEqual(seen, ['v0', 'A']);
+  assert.equal(failures, 2);
+  assert.equal(q.size, 0, 'the queue ended with the deletion');
   await q.stop(1);
 });

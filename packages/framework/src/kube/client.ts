@@ -78,7 +78,7 @@ export class KubeClient {
   async request<T extends JsonValue = JsonObject>(req: RequestOptions): Promise<T> {
     const run = async () => {
       const response = await this.send(req, this.requestTimeout);
-      const text = await response.body.text();
+      const text = await this.bodyOf(req, response);
       this.check(req, response, text);
       return (text ? stripManagedFields(parseJson(text)) : {}) as T;
     };
@@ -90,7 +90,7 @@ export class KubeClient {
   async stream(req: RequestOptions & { inactivityTimeout: number }): Promise<StreamResponse> {
     const response = await this.send(req, req.inactivityTimeout, true);
     if (response.statusCode >= 300) {
-      const text = await response.body.text();
+      const text = await this.bodyOf(req, response);
       this.check(req, response, text);
     }
     return { body: response.body, close: () => response.body.destroy() };
@@ -162,12 +162,27 @@ export class KubeClient {
         });
       if (response.statusCode !== 401 || attempt > 0) return response;
       // Rejected credentials: let the source re-login once, then retry with the new ones.
-      const text = await response.body.text();
+      const text = await response.body.text().catch(() => '');
       const error = apiError(req.target, response, text);
       this.dropAgent(info);
       if (info.tokenFile) this.tokenFiles.delete(info.tokenFile);
       await this.credentials.invalidate(info, error);
       info = await this.credentials.current();
+    }
+  }
+
+  /**
+   * Reads a whole response body. The connection may break after the headers (an apiserver
+   * killed mid-answer, a reset, the body timeout): that is a ConnectionError too, retried like
+   * one, as when no headers came. (As with any lost answer, a retried write may find its work
+   * done: merge patches are idempotent; a POST may then meet AlreadyExists.)
+   */
+  private async bodyOf(req: RequestOptions, response: Dispatcher.ResponseData): Promise<string> {
+    try {
+      return await response.body.text();
+    } catch (error) {
+      if (req.signal?.aborted) throw error;
+      throw new ConnectionError(req.target, error);
     }
   }
 

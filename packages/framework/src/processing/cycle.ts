@@ -67,6 +67,12 @@ export interface ObjectMemory {
   fullyHandledOnce: boolean;
   /** Reconcile handlers failing on it, by id. */
   streaks?: Map<string, Streak>;
+  /**
+   * Our finalizer was removed while it was being deleted: it is going away. Events that still
+   * show the finalizer are older than that (the apiserver answers that removal with the version
+   * before it, and the watch may still bring it), so its deletion handlers must not run again.
+   */
+  released?: boolean;
 }
 
 export interface ObjectEvent {
@@ -220,7 +226,7 @@ export async function processEvent(
 
   let cause: Cause;
   if (event.type === 'DELETED') cause = 'gone';
-  else if (deleting && !blocked) cause = 'free';
+  else if (deleting && (!blocked || memory.released)) cause = 'free';
   else if (deleting) cause = 'delete';
   else if (!stored) cause = 'create';
   else if (!changes.length && initial) cause = 'resume';
@@ -380,7 +386,9 @@ export async function processEvent(
   let version = await applyPatchOf(env, rh, base, patch);
   if (done && reason === 'delete') {
     // All deletion handlers are done: let the object go (the patch tests the list, not the version).
-    version = (await setFinalizer(env.client, rh.resource, body, finalizer, false)) ?? version;
+    const released = await setFinalizer(env.client, rh.resource, body, finalizer, false);
+    if (released !== undefined) memory.released = true;
+    version = released ?? version;
   }
   return { version, delay };
 }

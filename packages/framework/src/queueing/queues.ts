@@ -25,7 +25,7 @@ export interface QueuedEvent {
   version: string;
 }
 
-export interface QueueOptions {
+export interface QueueOptions<E extends QueuedEvent = QueuedEvent> {
   /** Objects processed at the same time. Default 50. */
   concurrency?: number;
   /** Seconds to wait after an event for more of the same object. Default 0.1. */
@@ -38,6 +38,13 @@ export interface QueueOptions {
   gate?: () => Promise<void>;
   /** Told when a cycle starts: seconds since the object's first unprocessed event (or its due time). */
   onCycle?: (waitSeconds: number) => void;
+  /**
+   * The current state of an object, instead of an event known to be older than the last
+   * cycle's own patch: the wait for that patch to come back timed out (e.g. the watch is broken
+   * or lags), and everything the watch delivered meanwhile predates it. Without it, the stale
+   * event is processed (and its handlers may run again). A failure is retried like a failed cycle.
+   */
+  refresh?: (key: string, event: E) => Promise<E>;
 }
 
 interface Queue<E extends QueuedEvent> {
@@ -64,8 +71,8 @@ function gone(queue: Queue<QueuedEvent>): boolean {
 export class ObjectQueues<E extends QueuedEvent> {
   private readonly queues = new Map<string, Queue<E>>();
   private readonly workers = new Set<Promise<void>>();
-  private readonly options: Required<Omit<QueueOptions, 'gate' | 'onCycle'>> &
-    Pick<QueueOptions, 'gate' | 'onCycle'>;
+  private readonly options: Required<Omit<QueueOptions<E>, 'gate' | 'onCycle' | 'refresh'>> &
+    Pick<QueueOptions<E>, 'gate' | 'onCycle' | 'refresh'>;
   private active = 0;
   private readonly slots: Array<() => void> = [];
   private stopping = false;
@@ -73,7 +80,7 @@ export class ObjectQueues<E extends QueuedEvent> {
   constructor(
     private readonly processor: (key: string, event: E) => Promise<CycleOutcome>,
     private readonly logger: Logger,
-    options: QueueOptions = {},
+    options: QueueOptions<E> = {},
   ) {
     const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
     this.options = { concurrency: 50, batchWindow: 0.1, consistencyTimeout: 5, errorBackoff: 1, ...given };
@@ -172,9 +179,9 @@ export class ObjectQueues<E extends QueuedEvent> {
           while (!queue.expectedSeen && Date.now() < deadline && !this.stopping && !gone(queue)) {
             await this.wait(queue, deadline - Date.now());
           }
-          if (!queue.expectedSeen)
+          if (!queue.expectedSeen && !gone(queue))
             this.logger.debug(
-              `Object ${key}: our patch (version ${queue.expected}) did not come back in time; going on.`,
+              `Object ${key}: our patch (version ${queue.expected}) did not come back in time; ${this.options.refresh ? 'reading the object afresh' : 'going on'}.`,
             );
         }
         // Wait for the gate (e.g. a peering pause) and a free slot first, then take the newest
@@ -186,6 +193,8 @@ export class ObjectQueues<E extends QueuedEvent> {
           this.release();
           break;
         }
+        // Our last patch has still not come back: the event predates it (the watch is in order).
+        const stale = queue.expected !== undefined && !queue.expectedSeen && !gone(queue);
         const since = queue.latest ? queue.pendingSince : queue.dueAt;
         if (since !== undefined) this.options.onCycle?.(Math.max(0, Date.now() - since) / 1000);
         queue.latest = undefined;
@@ -194,8 +203,14 @@ export class ObjectQueues<E extends QueuedEvent> {
         queue.last = event;
         queue.dueAt = undefined;
         let outcome: CycleOutcome = {};
+        let current: E | undefined = event;
         try {
-          outcome = await this.processor(key, event);
+          if (stale && this.options.refresh) {
+            current = undefined;
+            current = await this.options.refresh(key, event);
+            queue.last = current;
+          }
+          outcome = await this.processor(key, current);
           queue.errors = 0;
         } catch (error) {
           queue.errors++;
@@ -204,7 +219,8 @@ export class ObjectQueues<E extends QueuedEvent> {
             { err: error },
             `Processing of ${key} failed; retrying in ${delay}s: ${(error as Error).message}`,
           );
-          outcome = { delay };
+          // Not even read afresh: still waiting for our patch, as before.
+          outcome = current ? { delay } : { delay, version: queue.expected };
         } finally {
           this.release();
         }
@@ -213,7 +229,7 @@ export class ObjectQueues<E extends QueuedEvent> {
         queue.expectedBy = Date.now() + this.options.consistencyTimeout * 1000;
         queue.arrived.clear();
         if (outcome.delay !== undefined) queue.dueAt = Date.now() + outcome.delay * 1000;
-        if (event.type === 'DELETED') break;
+        if ((current ?? event).type === 'DELETED') break;
       }
     } finally {
       if (this.queues.get(key) === queue) this.queues.delete(key);

@@ -29,6 +29,7 @@ import {
   type ResourceHandlers,
 } from '../processing/cycle.ts';
 import { EventPoster } from '../processing/events.ts';
+import { readAfresh } from '../processing/refresh.ts';
 import { Indexer } from '../processing/indexing.ts';
 import { Spawner } from '../processing/spawning.ts';
 import { detectIdentity, Peering } from '../peering/peering.ts';
@@ -273,6 +274,8 @@ export class Operator extends EventEmitter<OperatorEvents> {
         batchWindow: options.batchWindow,
         gate: () => gate(this.abort.signal),
         onCycle: metrics && ((seconds) => metrics.queueWait(seconds)),
+        refresh: (key, event) =>
+          readAfresh(client, byKey.get(key.slice(0, key.indexOf(' ')))!.resource, event),
       },
     );
 
