@@ -12,6 +12,7 @@ import { kubeconfigConnection, staticCredentials } from '../../packages/framewor
 import { clearRegistry } from '../../packages/framework/src/registry/registry.ts';
 import { createLogger } from '../../packages/framework/src/util/logging.ts';
 import { eventually, kubectl, kubectlJson, sharedCluster, testNamespace } from '../support/cluster.ts';
+import { total } from '../support/metrics.ts';
 import { installTestCrd } from '../support/operator.ts';
 
 const R = 'kopftests.kopf-ts.dev';
@@ -41,26 +42,6 @@ async function operatorFor(t: TestContext, ns: string, options: OperatorOptions)
   });
   t.after(() => operator.stop());
   return operator;
-}
-
-/** The samples of an exposition text: `name{labels}` → value. */
-function samples(text: string): Array<{ name: string; labels: Record<string, string>; value: number }> {
-  const out: Array<{ name: string; labels: Record<string, string>; value: number }> = [];
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m) continue;
-    const labels: Record<string, string> = {};
-    for (const [, k, v] of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[k!] = v!;
-    out.push({ name: m[1]!, labels, value: Number(m[3]) });
-  }
-  return out;
-}
-
-/** The sum of the samples named `name` whose labels include `where`. */
-function total(text: string, name: string, where: Record<string, string> = {}): number {
-  return samples(text)
-    .filter((s) => s.name === name && Object.entries(where).every(([k, v]) => s.labels[k] === v))
-    .reduce((sum, s) => sum + s.value, 0);
 }
 
 test('metrics count handler outcomes, API requests, watch streams and events, queue waits', async (t) => {

@@ -14,14 +14,15 @@ import { createLogger, type Logger } from '../../packages/framework/src/util/log
 import { eventually, kubectl, kubectlApply } from './cluster.ts';
 
 /** A namespaced CRD with a status subresource and free-form spec/status. */
-export const TEST_CRD = `
+export function freeformCrd(group: string, kind: string, plural: string, shortNames: string[] = []): string {
+  return `
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
-  name: kopftests.kopf-ts.dev
+  name: ${plural}.${group}
 spec:
-  group: kopf-ts.dev
-  names: {kind: KopfTest, plural: kopftests, singular: kopftest, shortNames: [kt]}
+  group: ${group}
+  names: {kind: ${kind}, plural: ${plural}, singular: ${kind.toLowerCase()}, shortNames: [${shortNames.join(', ')}]}
   scope: Namespaced
   versions:
   - name: v1
@@ -33,6 +34,10 @@ spec:
         type: object
         x-kubernetes-preserve-unknown-fields: true
 `;
+}
+
+/** The test resource, `kopftests.kopf-ts.dev` (`KopfTest`, `kt`). */
+export const TEST_CRD = freeformCrd('kopf-ts.dev', 'KopfTest', 'kopftests', ['kt']);
 
 export async function installTestCrd(cluster: ClusterInfo): Promise<void> {
   await kubectlApply(cluster, TEST_CRD);

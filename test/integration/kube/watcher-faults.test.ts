@@ -14,11 +14,11 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { reset, up, type ClusterInfo } from '../../../cluster/cluster.ts';
 import { KubeClient, type ClientOptions } from '../../../packages/framework/src/kube/client.ts';
 import { kubeconfigConnection, staticCredentials } from '../../../packages/framework/src/kube/credentials.ts';
-import { ApiError, ConnectionError } from '../../../packages/framework/src/kube/errors.ts';
+import { ConnectionError } from '../../../packages/framework/src/kube/errors.ts';
 import { resourcePath, type Resource } from '../../../packages/framework/src/kube/resources.ts';
 import type { JsonObject } from '../../../packages/framework/src/util/json.ts';
 import {
@@ -26,8 +26,8 @@ import {
   type WatchEvent,
   type WatcherOptions,
 } from '../../../packages/framework/src/watching/watcher.ts';
-import { adminClient } from '../../support/client.ts';
-import { eventually, kubectl, sharedCluster, testNamespace } from '../../support/cluster.ts';
+import { adminClient, persist } from '../../support/client.ts';
+import { cleanups, eventually, kubectl, sharedCluster, testNamespace } from '../../support/cluster.ts';
 import { startTcpProxy, type TcpProxy } from '../../support/tcp-proxy.ts';
 
 const configmaps: Resource = {
@@ -41,17 +41,6 @@ const configmaps: Resource = {
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Cleanups run in reverse order of registration, all of them even if one fails. */
-function cleanups(t: TestContext): (fn: () => unknown) => void {
-  const fns: Array<() => unknown> = [];
-  t.after(async () => {
-    const errors: unknown[] = [];
-    for (const fn of fns.reverse()) await Promise.resolve(fn()).catch((e: unknown) => errors.push(e));
-    if (errors.length) throw errors[0];
-  });
-  return (fn) => fns.push(fn);
-}
 
 // ---- the cluster side of the ledger ----
 
@@ -209,28 +198,6 @@ async function proxiedClient(cluster: ClusterInfo, proxy: TcpProxy, options: Cli
     staticCredentials({ ...connection, server: `https://127.0.0.1:${proxy.port}` }),
     options,
   );
-}
-
-/**
- * Runs one write until it gets an answer, through an apiserver restart (refused connections,
- * 5xx, and whatever a starting apiserver answers). A retried write whose first answer was lost
- * may find its work done: `done` tells which errors mean that (AlreadyExists, NotFound).
- * Returns how many attempts failed.
- */
-async function persist(what: string, write: () => Promise<void>, done?: (e: ApiError) => boolean) {
-  const deadline = Date.now() + 60_000;
-  let failures = 0;
-  for (;;) {
-    try {
-      await write();
-      return failures;
-    } catch (error) {
-      if (failures > 0 && error instanceof ApiError && done?.(error)) return failures;
-      if (Date.now() > deadline) throw new Error(`${what}: still failing after 60s`, { cause: error });
-      failures++;
-      await sleep(150);
-    }
-  }
 }
 
 // ---- 1. a restart ----

@@ -24,29 +24,11 @@ import {
 } from '../../support/cluster.ts';
 import { Ledger } from '../../support/ledger.ts';
 import { requestsByCode, scrape } from '../../support/metrics.ts';
-import { installTestCrd, startOperator } from '../../support/operator.ts';
+import { freeformCrd, installTestCrd, startOperator } from '../../support/operator.ts';
 
 beforeEach(() => clearRegistry());
 
-const gadgetCrd = (group: string) => `
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: gadgets.${group}
-spec:
-  group: ${group}
-  names: {kind: Gadget, plural: gadgets, singular: gadget}
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    subresources: {status: {}}
-    schema:
-      openAPIV3Schema:
-        type: object
-        x-kubernetes-preserve-unknown-fields: true
-`;
+const gadgetCrd = (group: string) => freeformCrd(group, 'Gadget', 'gadgets');
 
 test('a CRD deleted while watched: clear logs, no crash, no spinning, other resources served, resumed when re-created', async (t) => {
   const cluster = await sharedCluster();
