@@ -177,7 +177,7 @@ export async function throttledBurst(
 
   const ledger = new Ledger();
   ledger.register(R);
-  const { logger } = captureLogs();
+  const { logger, logs } = captureLogs();
   const operator = new Operator({
     namespaces: [ns],
     credentials,
@@ -267,6 +267,10 @@ export async function throttledBurst(
     `operator requests by code ${JSON.stringify(codes)}; rejected by APF: ${rejected}`;
   t.diagnostic(figures);
   assert.ok(throttled > 0, 'the operator met real 429s');
+  assert.ok(
+    logs.some((l) => l.includes('API requests are being retried') && l.includes('429')),
+    'the throttling is told in the log',
+  );
   assert.equal(rejected, throttled, 'the 429s the operator saw are the APF rejections of its account');
   assert.equal(codes.error ?? 0, 0, 'no request went unanswered');
   // No flood. About 10 requests per object do the work (a finalizer added and removed, status

@@ -13,7 +13,6 @@ import { KubeClient } from '../kube/client.ts';
 import { Objects } from '../kube/objects.ts';
 import type { CredentialsSource } from '../kube/credentials.ts';
 import {
-  apiVersionOf,
   Discovery,
   parseSelector,
   resourceName,
@@ -31,6 +30,7 @@ import {
 import { EventPoster } from '../processing/events.ts';
 import { readAfresh } from '../processing/refresh.ts';
 import { Indexer } from '../processing/indexing.ts';
+import { Owners, ownedTargets } from './owners.ts';
 import { Spawner } from '../processing/spawning.ts';
 import { detectIdentity, Peering } from '../peering/peering.ts';
 import { ObjectQueues } from '../queueing/queues.ts';
@@ -43,7 +43,6 @@ import type {
 } from '../registry/registry.ts';
 import { registry as globalRegistry } from '../registry/registry.ts';
 import { DEFAULT_PREFIX, keyConvention } from '../state/keys.ts';
-import { OWNER_LABEL, ownerLabelValue } from '../state/ownership.ts';
 import { textOf, type JsonObject } from '../util/json.ts';
 import { createLogger, objectLogger, type Logger } from '../util/logging.ts';
 import { sleep } from '../util/time.ts';
@@ -132,11 +131,23 @@ interface WatchTarget {
   settled?: () => Promise<void>;
 }
 
-/** The children of one kind that `on.reconcile` owners watch, and those owners. */
-interface OwnedTarget {
-  resource: Resource;
-  labelSelector: string;
-  owners: ResourceHandlers[];
+/**
+ * Says that API requests are being retried (throttling, 5xx, resets): the first at once, then
+ * at most one line per 10 s with the count since the last, so that sustained throttling is
+ * visible without flooding the log.
+ */
+function retriesLogger(logger: Logger): (error: Error, attempt: number, delaySeconds: number) => void {
+  let last = 0;
+  let since = 0;
+  return (error, attempt, delaySeconds) => {
+    since++;
+    if (Date.now() - last < 10_000) return;
+    logger.warn(
+      `API requests are being retried (${since} since the last report; this one attempt ${attempt}, again in ${delaySeconds.toFixed(1)}s): ${error.message}`,
+    );
+    last = Date.now();
+    since = 0;
+  };
 }
 
 function globToRegExp(glob: string): RegExp {
@@ -168,14 +179,14 @@ export class Operator extends EventEmitter<OperatorEvents> {
   private readonly spawners: Spawner[] = [];
   private indexer = new Indexer([]);
   private api?: Objects;
-  /** Per reconciled resource: the newest body of each object (children and resyncs bring them back). */
-  private readonly bodies = new Map<string, Map<string, JsonObject>>();
+  private readonly owners: Owners;
   /** Per indexed resource: the chain of its (serial, possibly async) index updates. */
   private readonly indexing = new Map<string, Promise<void>>();
 
   constructor(private readonly options: OperatorOptions = {}) {
     super();
     this.logger = options.logger ?? createLogger();
+    this.owners = new Owners((rh, body) => this.requeue(rh, body), this.logger);
   }
 
   /** Starts the operator; resolves once all its resources are watched and initially listed. */
@@ -209,6 +220,7 @@ export class Operator extends EventEmitter<OperatorEvents> {
     if (metrics) this.emit('metrics', await metrics.serve(options.metrics!, logger));
     const client = new KubeClient(credentials, {
       onResponse: metrics && ((info) => metrics.apiResponse(info)),
+      onRetry: retriesLogger(logger),
     });
     this.client = client;
     this.events = new EventPoster(client, logger);
@@ -222,8 +234,9 @@ export class Operator extends EventEmitter<OperatorEvents> {
     await this.startWebhooks(client, registry, namespaces);
     this.indexer = new Indexer(handlers.filter((h): h is IndexingHandler => h.kind === 'indexing'));
     const indexes = this.indexer;
-    const groups = await this.resolveResources(client, handlers);
-    const owned = await this.resolveOwned(client, groups);
+    const discovery = new Discovery(client);
+    const groups = await this.resolveResources(discovery, handlers);
+    const owned = await ownedTargets(groups, (spec) => this.resolveOrWait(discovery, spec));
     const byKey = new Map<string, ResourceHandlers>();
     for (const g of groups) byKey.set(resourceName(g.resource), g);
     const events = this.events;
@@ -290,7 +303,7 @@ export class Operator extends EventEmitter<OperatorEvents> {
       const watched = this.watchIn(target, namespaces);
       synced.push(watched);
       if (rh.indexing.length) indexedSynced.push(watched);
-      if (rh.reconciling.length) this.startResync(rh);
+      if (rh.reconciling.length) this.track(this.owners.resync(rh, this.abort.signal));
     }
     for (const target of owned) {
       synced.push(
@@ -300,7 +313,7 @@ export class Operator extends EventEmitter<OperatorEvents> {
             labelSelector: target.labelSelector,
             // The owners reconcile after their own initial listing: no need to for each child's.
             deliver: (event, listing) => {
-              if (!listing) this.childChanged(target.owners, event.object);
+              if (!listing) this.owners.childChanged(target.owners, event.object);
             },
           },
           namespaces,
@@ -332,18 +345,6 @@ export class Operator extends EventEmitter<OperatorEvents> {
     return this.watchNamespaces(target, namespaces);
   }
 
-  /** A child changed: its owners (by ownerReference) with reconcile handlers get a cycle. */
-  private childChanged(owners: ResourceHandlers[], child: JsonObject): void {
-    const refs = ((child.metadata as JsonObject | undefined)?.ownerReferences ?? []) as JsonObject[];
-    for (const ref of refs) {
-      const owner = owners.find(
-        (o) => o.resource.kind === ref.kind && apiVersionOf(o.resource) === ref.apiVersion,
-      );
-      const body = owner && this.bodies.get(resourceName(owner.resource))?.get(textOf(ref.uid));
-      if (owner && body) this.requeue(owner, body);
-    }
-  }
-
   /** Brings an object back to its queue with its newest known state (children, resyncs). */
   private requeue(rh: ResourceHandlers, body: JsonObject): void {
     const metadata = (body.metadata ?? {}) as JsonObject;
@@ -352,25 +353,6 @@ export class Operator extends EventEmitter<OperatorEvents> {
       object: body,
       version: textOf(metadata.resourceVersion),
     });
-  }
-
-  /** Reconciles every object of the resource periodically (`resync`), even without changes. */
-  private startResync(rh: ResourceHandlers): void {
-    const periods = rh.reconciling.map((h) => h.options.resync ?? 300).filter((s) => s > 0);
-    if (!periods.length) return;
-    const period = Math.min(...periods);
-    const name = resourceName(rh.resource);
-    this.track(
-      (async () => {
-        while (!this.abort.signal.aborted) {
-          await sleep(period * 1000, this.abort.signal);
-          if (this.abort.signal.aborted) break;
-          const bodies = [...(this.bodies.get(name)?.values() ?? [])];
-          this.logger.debug(`Resync: reconciling ${bodies.length} object(s) of ${name}.`);
-          for (const body of bodies) this.requeue(rh, body);
-        }
-      })(),
-    );
   }
 
   /** Stops watching, lets running handlers finish (up to the stop timeout), then closes. */
@@ -537,10 +519,9 @@ export class Operator extends EventEmitter<OperatorEvents> {
   }
 
   private async resolveResources(
-    client: KubeClient,
+    discovery: Discovery,
     handlers: ResourceHandler[],
   ): Promise<ResourceHandlers[]> {
-    const discovery = new Discovery(client);
     const groups = new Map<string, ResourceHandlers>();
     const specs = new Map<string, ResourceHandler[]>();
     for (const h of handlers) {
@@ -586,33 +567,6 @@ export class Operator extends EventEmitter<OperatorEvents> {
       discovery.reset();
     }
     return undefined;
-  }
-
-  /** The kinds of children that reconcile handlers own, each with its label selector and owners. */
-  private async resolveOwned(client: KubeClient, groups: ResourceHandlers[]): Promise<OwnedTarget[]> {
-    const discovery = new Discovery(client);
-    const targets = new Map<string, OwnedTarget>();
-    for (const rh of groups) {
-      const defaultLabels = {
-        [OWNER_LABEL]: ownerLabelValue(apiVersionOf(rh.resource), rh.resource.kind),
-      };
-      for (const handler of rh.reconciling) {
-        for (const entry of handler.options.owns ?? []) {
-          const spec = typeof entry === 'object' && 'resource' in entry ? entry.resource : entry;
-          const labels = (typeof entry === 'object' && 'resource' in entry && entry.labels) || defaultLabels;
-          const resource = await this.resolveOrWait(discovery, spec);
-          if (!resource) return [];
-          const labelSelector = Object.entries(labels)
-            .map(([k, v]) => `${k}=${v}`)
-            .join(',');
-          const key = `${resourceName(resource)} ${labelSelector}`;
-          const target = targets.get(key) ?? { resource, labelSelector, owners: [] };
-          if (!target.owners.includes(rh)) target.owners.push(rh);
-          targets.set(key, target);
-        }
-      }
-    }
-    return [...targets.values()];
   }
 
   /** Serves the namespaces matching globs, as they come and go. */
@@ -701,11 +655,7 @@ export class Operator extends EventEmitter<OperatorEvents> {
     const uid = textOf(metadata.uid);
     if (listing) this.memoryOf(uid).noticedByListing = true;
     this.metrics?.watchEvent(name, event.type);
-    if (rh.reconciling.length) {
-      const bodies = this.bodies.get(name) ?? this.bodies.set(name, new Map()).get(name)!;
-      if (event.type === 'DELETED') bodies.delete(uid);
-      else bodies.set(uid, event.object);
-    }
+    if (rh.reconciling.length) this.owners.remember(rh, event.type, event.object);
     const handled = rh.changing.length + rh.watching.length + rh.spawning.length + rh.reconciling.length;
     const push = () => {
       if (!handled) {
