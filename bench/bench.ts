@@ -62,24 +62,61 @@ const CRD = {
   },
 };
 
-const { values: args } = parseArgs({
-  options: {
-    burst: { type: 'string', default: '500' },
-    existing: { type: 'string', default: '100' },
-    'update-objects': { type: 'string', default: '50' },
-    'update-rounds': { type: 'string', default: '5' },
-    payload: { type: 'string', default: '200' },
-    concurrency: { type: 'string', default: '50' },
-    idle: { type: 'string', default: '8' },
-    settle: { type: 'string', default: '3' },
-    timeout: { type: 'string', default: '300' },
-    operators: { type: 'string', default: 'kopf-ts,kopf,floor,kopf-ts-incluster' },
-    name: { type: 'string', default: 'bench' },
-    out: { type: 'string' },
-    'kopf-ts-args': { type: 'string', default: '' },
-    keep: { type: 'boolean', default: false },
-  },
-});
+const USAGE = `Usage: npm run bench -- [options]   (docs/performance.md)
+
+Runs one workload through kopf-ts, Python Kopf and a hand-written floor controller, each alone
+on a control plane instance of its own, and prints one table (progress on stderr).
+
+Options:
+  --burst N               objects created at once (default 500)
+  --existing K            objects that exist before the operator starts (default 100)
+  --update-objects U      objects updated in the updates scenario (default 50)
+  --update-rounds M       rounds of updates (default 5)
+  --payload B             bytes of payload per object (default 200)
+  --concurrency C         the driver's parallel requests (default 50)
+  --idle S                idle seconds before memory samples (default 8)
+  --settle S              seconds for trailing requests (default 3)
+  --timeout S             the longest wait for any scenario (default 300)
+  --operators LIST        of kopf-ts, kopf, floor, kopf-ts-metrics, kopf-ts-incluster
+                          (default kopf-ts,kopf,floor,kopf-ts-incluster)
+  --kopf-ts-args ARGS     extra \`kopf-ts run\` arguments, e.g. "--verbose"
+  --name N                the control plane instance's name (default bench)
+  --keep                  keep the instance afterwards
+  --out FILE              also write the raw figures as JSON
+  -h, --help              this text
+`;
+
+function parseOptions() {
+  try {
+    return parseArgs({
+      options: {
+        burst: { type: 'string', default: '500' },
+        existing: { type: 'string', default: '100' },
+        'update-objects': { type: 'string', default: '50' },
+        'update-rounds': { type: 'string', default: '5' },
+        payload: { type: 'string', default: '200' },
+        concurrency: { type: 'string', default: '50' },
+        idle: { type: 'string', default: '8' },
+        settle: { type: 'string', default: '3' },
+        timeout: { type: 'string', default: '300' },
+        operators: { type: 'string', default: 'kopf-ts,kopf,floor,kopf-ts-incluster' },
+        name: { type: 'string', default: 'bench' },
+        out: { type: 'string' },
+        'kopf-ts-args': { type: 'string', default: '' },
+        keep: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }).values;
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+}
+const args = parseOptions();
+if (args.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 const config = {
   burst: Number(args.burst),
   existing: Number(args.existing),
@@ -94,6 +131,14 @@ const config = {
   /** Extra arguments of `kopf-ts run` (e.g. `--verbose` to see its queue's debug messages). */
   kopfTsArgs: args['kopf-ts-args'].split(' ').filter(Boolean),
 };
+for (const [key, value] of Object.entries(config)) {
+  if (typeof value === 'number' && !(Number.isFinite(value) && value >= 0)) {
+    process.stderr.write(
+      `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be a number >= 0.\n\n${USAGE}`,
+    );
+    process.exit(2);
+  }
+}
 
 const started = performance.now();
 function progress(message: string): void {
