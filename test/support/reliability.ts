@@ -184,6 +184,7 @@ export async function throttledBurst(
     logger,
     peering: false,
     metrics: '127.0.0.1:0',
+    events: 'all',
   });
   const port = new Promise<number>((resolve) => operator.once('metrics', resolve));
   defer(() => operator.stop());

@@ -62,6 +62,7 @@ export {
   type ResourceSpec,
 } from './registry/registry.ts';
 export { Operator, type OperatorEvents, type OperatorOptions } from './runtime/operator.ts';
+export type { EventPosting } from './processing/events.ts';
 export type { ConnectionInfo, CredentialsSource } from './kube/credentials.ts';
 export { ApiError, ConnectionError } from './kube/errors.ts';
 export type { JsonObject, JsonValue } from './util/json.ts';

@@ -58,6 +58,15 @@ test('create runs once, stores the diff-base and the result; a restart does not 
   );
   assert.ok(first.logs.some((l) => l.includes(`[${ns}/one] Creation is processed: 1 succeeded; 0 failed.`)));
   await first.stop();
+  const events = await kubectlJson<{ items: Array<{ type: string }> }>(cluster, [
+    'get',
+    'events',
+    '-n',
+    ns,
+    '--field-selector',
+    'involvedObject.name=one',
+  ]);
+  assert.deepEqual(events.items, [], 'by default, successes are logged, not posted as Events');
 
   await startOperator(t, cluster, ns);
   await new Promise((r) => setTimeout(r, 1500));
@@ -194,7 +203,7 @@ test('several handlers, one per cycle; temporary failures retried; permanent fai
     },
     { backoff: 0.5 },
   );
-  const { logs } = await startOperator(t, cluster, ns);
+  const { logs } = await startOperator(t, cluster, ns, { events: 'all' });
   await kubectl(cluster, ['apply', '-n', ns, '-f', '-'], manifest('four', {}));
   // While the other handlers still retry, the permanent failure is visible in its record.
   const failed = await eventually(

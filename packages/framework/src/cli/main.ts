@@ -40,6 +40,7 @@ interface RunOptions {
   peeringLifetime?: number;
   liveness?: string;
   metrics?: string;
+  events: 'all' | 'warnings' | 'none';
   verbose?: boolean;
   debug?: boolean;
   quiet?: boolean;
@@ -82,6 +83,7 @@ async function run(files: string[], options: RunOptions): Promise<number> {
     liveness: options.liveness,
     webhooks,
     metrics: options.metrics,
+    events: options.events,
     peering: options.standalone
       ? false
       : {
@@ -276,6 +278,11 @@ export function program(): Command {
     )
     .option('--liveness <url>', 'serve a liveness endpoint, e.g. http://0.0.0.0:8080/healthz')
     .option('--metrics <addr>', 'serve Prometheus metrics, e.g. 0.0.0.0:9090')
+    .addOption(
+      new Option('--events <which>', 'Kubernetes Events to post about handling: failures only, all, or none')
+        .choices(['warnings', 'all', 'none'])
+        .default('warnings'),
+    )
     .option('-v, --verbose', 'log more (debug level)')
     .option('--debug', 'log everything')
     .option('-q, --quiet', 'log warnings and errors only')

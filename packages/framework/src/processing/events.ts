@@ -1,6 +1,6 @@
 /**
- * Kubernetes Events about handling (success and failure), posted in the background and
- * rate-limited per object, so `kubectl describe` shows what the operator did.
+ * Kubernetes Events about handling (failures, and successes if asked for), posted in the
+ * background and rate-limited per object, so `kubectl describe` shows what the operator did.
  */
 import type { KubeClient } from '../kube/client.ts';
 import { ApiError } from '../kube/errors.ts';
@@ -18,6 +18,9 @@ const MAX_RETRY_AFTER = 10;
 
 export type EventType = 'Normal' | 'Warning';
 
+/** Which Events to post: all, only `Warning` ones (failures; the default), or none. */
+export type EventPosting = 'all' | 'warnings' | 'none';
+
 export class EventPoster {
   private readonly recent = new Map<string, number[]>();
   private readonly pending: JsonObject[] = [];
@@ -29,10 +32,12 @@ export class EventPoster {
   constructor(
     private readonly client: KubeClient,
     private readonly logger: Logger,
+    private readonly posting: EventPosting = 'warnings',
   ) {}
 
   /** Queues an Event about `body`; drops it when the object already had too many this minute. */
   post(resource: Resource, body: JsonObject, type: EventType, reason: string, message: string): void {
+    if (this.posting === 'none' || (this.posting === 'warnings' && type === 'Normal')) return;
     const metadata = (body.metadata ?? {}) as Record<string, string | undefined>;
     const key = metadata.uid ?? `${metadata.namespace}/${metadata.name}`;
     const now = Date.now();

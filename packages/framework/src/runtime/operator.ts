@@ -27,7 +27,7 @@ import {
   type ObjectMemory,
   type ResourceHandlers,
 } from '../processing/cycle.ts';
-import { EventPoster } from '../processing/events.ts';
+import { EventPoster, type EventPosting } from '../processing/events.ts';
 import { readAfresh } from '../processing/refresh.ts';
 import { Indexer } from '../processing/indexing.ts';
 import { Owners, ownedTargets } from './owners.ts';
@@ -63,6 +63,11 @@ export interface OperatorOptions {
   finalizer?: string;
   /** Objects processed at once. Default 50. */
   concurrency?: number;
+  /**
+   * Which Kubernetes Events to post about handling: `warnings` (default: failures and retries),
+   * `all` (also `Handler 'x' succeeded.`: one more request per handler run), or `none`.
+   */
+  events?: EventPosting;
   /** Seconds to let running handlers finish on stop. Default 30. */
   stopTimeout?: number;
   /** Seconds of watch silence after which a stream is re-established. Default 90. */
@@ -223,7 +228,7 @@ export class Operator extends EventEmitter<OperatorEvents> {
       onRetry: retriesLogger(logger),
     });
     this.client = client;
-    this.events = new EventPoster(client, logger);
+    this.events = new EventPoster(client, logger, options.events);
     const prefix = options.prefix ?? DEFAULT_PREFIX;
     const settings = {
       convention: keyConvention(prefix),
