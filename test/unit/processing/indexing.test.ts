@@ -129,7 +129,7 @@ test('RBAC: indexes only read; owners may manage the children they own', () => {
   const verbs = (group: string, resource: string) =>
     rules.find((r) => r.apiGroups.includes(group) && r.resources.includes(resource))?.verbs;
   assert.deepEqual(verbs('', 'pods'), ['list', 'watch']);
-  assert.deepEqual(verbs('test.com', 'psqls'), ['list', 'patch', 'watch']);
+  assert.deepEqual(verbs('test.com', 'psqls'), ['get', 'list', 'patch', 'watch']);
   const managed = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'];
   assert.deepEqual(verbs('apps', 'statefulsets'), managed);
   assert.deepEqual(verbs('', 'configmaps'), managed);

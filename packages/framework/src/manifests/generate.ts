@@ -32,9 +32,13 @@ interface Rule {
   verbs: string[];
 }
 
-/** The verbs the framework needs on a watched resource: list+watch to see it, patch to keep state (not for event and index handlers). */
+/**
+ * The verbs the framework needs on a watched resource: list+watch to see it; patch to keep
+ * state, and get to read an object afresh when its own patch did not come back through the
+ * watch in time (not for event and index handlers).
+ */
 const WATCH_VERBS = ['list', 'watch'];
-const STATE_VERBS = ['patch'];
+const STATE_VERBS = ['get', 'patch'];
 /** Children that reconcile handlers own: watched, and managed by the handler. */
 const OWNED_VERBS = ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'];
 const LIVENESS_PORT = 8080;

@@ -2,7 +2,8 @@
  * Reading an object afresh when its queued event is known to be stale (queueing's `refresh`):
  * the last cycle's own patch did not come back through the watch in time, so every event
  * delivered meanwhile predates it, and handling one could run its handlers again. A GET by
- * name; no object of that name, or another one (a new uid), means it is gone.
+ * name; no object of that name, or another one (a new uid), means it is gone. Without the
+ * permission to get it, the stale event is all there is.
  */
 import type { KubeClient } from '../kube/client.ts';
 import { ApiError } from '../kube/errors.ts';
@@ -27,6 +28,8 @@ export async function readAfresh<E extends ObjectEvent & { version: string }>(
     if (textOf(current.uid) === textOf(metadata.uid))
       return { ...stale, type: 'MODIFIED', object, version: textOf(current.resourceVersion) };
   } catch (error) {
+    // RBAC made before `get` was generated: go on with the event, as without a refresh.
+    if (error instanceof ApiError && error.forbidden) return stale;
     if (!(error instanceof ApiError && error.notFound)) throw error;
   }
   return { ...stale, type: 'DELETED' };
