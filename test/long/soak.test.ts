@@ -59,9 +59,9 @@ test(
       if (Date.now() >= nextSample) {
         const p = [...latencies].sort((a, b) => a - b);
         samples.push({ minute: samples.length + 1, rss: rssMb(pid) });
-        t.diagnostic(
-          `minute ${samples.length}: RSS ${samples.at(-1)!.rss.toFixed(1)} MB, ${created} created, p50 ${p[Math.floor(p.length / 2)]} ms, p99 ${p[Math.floor(p.length * 0.99)]} ms`,
-        );
+        const line = `minute ${samples.length}: RSS ${samples.at(-1)!.rss.toFixed(1)} MB, ${created} created, p50 ${p[Math.floor(p.length / 2)]} ms, p99 ${p[Math.floor(p.length * 0.99)]} ms`;
+        t.diagnostic(line);
+        process.stderr.write(`[soak] ${line}\n`); // progress while it runs (diagnostics come at the end)
         latencies.length = 0;
         nextSample += 60_000;
       }
