@@ -53,7 +53,8 @@ on.daemon(
         signal.addEventListener('abort', () => (clearTimeout(timer), resolve(undefined)), { once: true });
       });
     }
-    logger.info(`Stopped polling: ${String(signal.reason)}`);
+    const why: unknown = signal.reason;
+    logger.info(`Stopped polling: ${why instanceof Error ? why.message : String(why)}`);
   },
   { cancellationTimeout: 10 },
 );

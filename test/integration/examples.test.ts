@@ -3,6 +3,8 @@
  * the operator through `kopf-ts run`, and what their header comments promise happens.
  */
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import type { ClusterInfo } from '../../cluster/cluster.ts';
 import {
@@ -97,4 +99,46 @@ test('examples/index-operator.ts: a Team reports its members from the index of C
     return team.status?.roster?.members;
   });
   assert.deepEqual(roster, ['ann', 'bob']);
+});
+
+test('examples/timer-daemon-operator.ts: the daemon polls, the idle timer reports, deletion stops the daemon', async (t) => {
+  const cluster = await sharedCluster();
+  await installCrds(cluster, 'examples/timer-daemon-operator.ts');
+  const ns = await testNamespace(t, cluster);
+  const server = createServer((_req, res) => res.writeHead(204).end());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/healthz`;
+  const cli = startCli(t, cluster, ['run', 'examples/timer-daemon-operator.ts', '-n', ns, '--standalone']);
+  await cli.waitFor('Starting the watch-stream for probes');
+  await kubectlApply(
+    cluster,
+    JSON.stringify({
+      apiVersion: 'example.kopf-ts.dev/v1',
+      kind: 'Probe',
+      metadata: { name: 'local' },
+      spec: { url, period: 1 },
+    }),
+    ns,
+  );
+  // The timer runs once the probe has been left alone for 10 s.
+  const report = await eventually(
+    'the report in the status',
+    async () =>
+      (
+        await kubectlJson<{ status?: { report?: { ok: boolean; detail: string } } }>(cluster, [
+          'get',
+          'probe',
+          'local',
+          '-n',
+          ns,
+        ])
+      ).status?.report,
+    40_000,
+  );
+  assert.deepEqual([report.ok, report.detail], [true, 'HTTP 204']);
+  await kubectl(cluster, ['delete', 'probe', 'local', '-n', ns, '--timeout=30s']);
+  await cli.waitFor('Stopped polling: the object is being deleted').catch((e: Error) => {
+    throw new Error(`${e.message}\n${cli.output.slice(-15).join('\n')}`);
+  });
 });
