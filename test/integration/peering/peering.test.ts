@@ -213,8 +213,15 @@ test('Python Kopf and kopf-ts in one peering pause each other by priority', asyn
       },
     );
     const output: string[] = [];
-    child.stdout.on('data', (c: Buffer) => output.push(...c.toString().split('\n')));
-    child.stderr.on('data', (c: Buffer) => output.push(...c.toString().split('\n')));
+    // Whole lines per stream: a print may arrive in several chunks.
+    for (const stream of [child.stdout, child.stderr]) {
+      let rest = '';
+      stream.on('data', (c: Buffer) => {
+        const parts = (rest + c.toString()).split('\n');
+        rest = parts.pop() ?? '';
+        output.push(...parts);
+      });
+    }
     const exited = new Promise((r) => child.on('exit', r));
     t.after(async () => {
       child.kill('SIGKILL');
