@@ -42,18 +42,20 @@ export function startCli(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
-  let rest = '';
-  const onData = (chunk: Buffer) => {
-    const parts = (rest + chunk.toString('utf8')).split('\n');
-    rest = parts.pop() ?? '';
-    output.push(...parts);
-    if (process.env.KOPF_TS_TEST_LOGS) process.stderr.write(chunk);
-  };
-  child.stdout.on('data', onData);
-  child.stderr.on('data', onData);
+  // Whole lines, per stream: a line may arrive in several chunks, between the other stream's.
+  const rests = [child.stdout, child.stderr].map((stream) => {
+    const state = { rest: '' };
+    stream.on('data', (chunk: Buffer) => {
+      const parts = (state.rest + chunk.toString('utf8')).split('\n');
+      state.rest = parts.pop() ?? '';
+      output.push(...parts);
+      if (process.env.KOPF_TS_TEST_LOGS) process.stderr.write(chunk);
+    });
+    return state;
+  });
   const exited = new Promise<number | string>((resolve) =>
     child.on('exit', (code, signal) => {
-      if (rest) output.push(rest);
+      for (const { rest } of rests) if (rest) output.push(rest);
       resolve(code ?? signal ?? 'unknown');
     }),
   );
