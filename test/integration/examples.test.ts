@@ -23,6 +23,12 @@ async function installCrds(cluster: ClusterInfo, example: string): Promise<void>
   assert.ok(crds.length > 0, `${example} declares a CRD`);
 }
 
+/** Applies an object of the examples' group (`example.kopf-ts.dev/v1`). */
+function applyExample(cluster: ClusterInfo, ns: string, kind: string, name: string, spec: object) {
+  const body = { apiVersion: 'example.kopf-ts.dev/v1', kind, metadata: { name }, spec };
+  return kubectlApply(cluster, JSON.stringify(body), ns);
+}
+
 interface ConfigMap {
   data?: Record<string, string>;
 }
@@ -35,14 +41,8 @@ test('examples/reconcile-operator.ts: the content ConfigMap follows the Website 
   await cli.waitFor(
     'Starting the watch-stream for configmaps.v1 (kopf-ts.dev/owned-by=website.example.kopf-ts.dev)',
   );
-  const site = (content: string) =>
-    JSON.stringify({
-      apiVersion: 'example.kopf-ts.dev/v1',
-      kind: 'Website',
-      metadata: { name: 'home' },
-      spec: { content },
-    });
-  await kubectlApply(cluster, site('<h1>Hello</h1>'), ns);
+  const site = (content: string) => applyExample(cluster, ns, 'Website', 'home', { content });
+  await site('<h1>Hello</h1>');
   const page = async () =>
     (
       await kubectlJson<ConfigMap>(cluster, ['get', 'configmap', 'home-content', '-n', ns]).catch(
@@ -50,7 +50,7 @@ test('examples/reconcile-operator.ts: the content ConfigMap follows the Website 
       )
     )?.data?.['index.html'];
   await eventually('the page is published', async () => (await page()) === '<h1>Hello</h1>');
-  await kubectlApply(cluster, site('<h1>Bye</h1>'), ns);
+  await site('<h1>Bye</h1>');
   await eventually('the page follows', async () => (await page()) === '<h1>Bye</h1>');
   await kubectl(cluster, ['delete', 'configmap', 'home-content', '-n', ns]);
   await eventually('the deleted page is back', async () => (await page()) === '<h1>Bye</h1>', 15_000);
@@ -78,16 +78,7 @@ test('examples/index-operator.ts: a Team reports its members from the index of C
   }
   const cli = startCli(t, cluster, ['run', 'examples/index-operator.ts', '-n', ns, '--standalone']);
   await cli.waitFor('The indexes are populated: members.');
-  await kubectlApply(
-    cluster,
-    JSON.stringify({
-      apiVersion: 'example.kopf-ts.dev/v1',
-      kind: 'Team',
-      metadata: { name: 'red' },
-      spec: {},
-    }),
-    ns,
-  );
+  await applyExample(cluster, ns, 'Team', 'red', {});
   const roster = await eventually('the roster is reported', async () => {
     const team = await kubectlJson<{ status?: { roster?: { members: string[] } } }>(cluster, [
       'get',
@@ -111,16 +102,7 @@ test('examples/timer-daemon-operator.ts: the daemon polls, the idle timer report
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/healthz`;
   const cli = startCli(t, cluster, ['run', 'examples/timer-daemon-operator.ts', '-n', ns, '--standalone']);
   await cli.waitFor('Starting the watch-stream for probes');
-  await kubectlApply(
-    cluster,
-    JSON.stringify({
-      apiVersion: 'example.kopf-ts.dev/v1',
-      kind: 'Probe',
-      metadata: { name: 'local' },
-      spec: { url, period: 1 },
-    }),
-    ns,
-  );
+  await applyExample(cluster, ns, 'Probe', 'local', { url, period: 1 });
   // The timer runs once the probe has been left alone for 10 s.
   const report = await eventually(
     'the report in the status',
