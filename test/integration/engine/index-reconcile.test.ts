@@ -212,3 +212,27 @@ test('reconcile handlers are retried after failures, and resynced periodically w
   await new Promise((r) => setTimeout(r, 3500));
   assert.ok(calls.length >= settled + 2, `resyncs without changes (${settled} → ${calls.length} calls)`);
 });
+
+test('a reconcile result that changes on every call does not loop on its own patch', async (t) => {
+  const cluster = await sharedCluster();
+  const ns = await testNamespace(t, cluster);
+  let calls = 0;
+  on.reconcile(
+    R,
+    function counter() {
+      calls++;
+      return { calls, at: Date.now() };
+    },
+    { resync: 0 },
+  );
+  await startOperator(t, cluster, ns);
+  await kubectl(cluster, ['apply', '-n', ns, '-f', '-'], object('counted', '{value: x}'));
+  await eventually(
+    'reconciled',
+    async () => (await kubectlJson<Obj>(cluster, ['get', R, 'counted', '-n', ns])).status?.counter,
+  );
+  await new Promise((r) => setTimeout(r, 2000));
+  assert.ok(calls <= 2, `${calls} calls: our own status patch must not trigger the handler again and again`);
+  await kubectl(cluster, ['patch', R, 'counted', '-n', ns, '--type=merge', '-p', '{"spec":{"value":"y"}}']);
+  await eventually('a real change reconciles again', () => calls >= 2 && calls <= 3);
+});

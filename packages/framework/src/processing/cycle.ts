@@ -67,6 +67,8 @@ export interface ObjectMemory {
   fullyHandledOnce: boolean;
   /** Reconcile handlers failing on it, by id. */
   streaks?: Map<string, Streak>;
+  /** The resourceVersion it had after its reconcile handlers last all succeeded (and our patch). */
+  reconciledVersion?: string;
   /**
    * Our finalizer was removed while it was being deleted: it is going away. Events that still
    * show the finalizer are older than that (the apiserver answers that removal with the version
@@ -78,6 +80,8 @@ export interface ObjectMemory {
 export interface ObjectEvent {
   type: 'ADDED' | 'MODIFIED' | 'DELETED';
   object: JsonObject;
+  /** Not from the watch: brought back by a child's change or a resync (reconcile handlers run). */
+  requeued?: boolean;
 }
 
 export interface CycleEnvironment {
@@ -196,23 +200,28 @@ export async function processEvent(
   }
   const deleting = meta.deletionTimestamp !== undefined && meta.deletionTimestamp !== null;
   // Reconcile handlers see every state of a live object; their results join the cycle's patch.
-  const reconcileNow = () =>
-    rh.reconciling.length
-      ? reconcile(
-          env,
-          rh.resource,
-          rh.reconciling,
-          base,
-          body,
-          (memory.streaks ??= new Map<string, Streak>()),
-          patch,
-        )
-      : Promise.resolve(undefined);
+  // The state our own patch after them produced needs no reconciliation again (a result that
+  // changes on every call would otherwise loop), unless a child or a resync brings it back.
+  const version = textOf(meta.resourceVersion);
+  let reconciled = false;
+  const reconcileNow = async (): Promise<number | undefined> => {
+    if (!rh.reconciling.length || (!event.requeued && memory.reconciledVersion === version)) return undefined;
+    memory.reconciledVersion = undefined;
+    const streaks = (memory.streaks ??= new Map<string, Streak>());
+    const outcome = await reconcile(env, rh.resource, rh.reconciling, base, body, streaks, patch);
+    reconciled = outcome.succeeded;
+    return outcome.delay;
+  };
+  const patchAfterReconciling = async (): Promise<string | undefined> => {
+    const patched = await applyPatchOf(env, rh, base, patch);
+    if (reconciled) memory.reconciledVersion = patched ?? version;
+    return patched;
+  };
   if (!rh.changing.length && !rh.spawner) {
     // Event and reconcile handlers may write to the object too.
     if (event.type === 'DELETED') return {};
     const delay = deleting ? undefined : await reconcileNow();
-    return { version: await applyPatchOf(env, rh, base, patch), delay };
+    return { version: await patchAfterReconciling(), delay };
   }
 
   const { convention, finalizer } = env.settings;
@@ -262,7 +271,7 @@ export async function processEvent(
     if (!rh.reconciling.length)
       logger.debug('Something has changed, but we are not interested (the essence is the same).');
     const delay = await reconcileNow();
-    return { version: await applyPatchOf(env, rh, base, patch), delay };
+    return { version: await patchAfterReconciling(), delay };
   }
   const reason: Reason = cause;
 
@@ -383,14 +392,14 @@ export async function processEvent(
     if (retry !== undefined) delay = Math.min(delay ?? Infinity, retry);
   }
 
-  let version = await applyPatchOf(env, rh, base, patch);
+  let patched = await patchAfterReconciling();
   if (done && reason === 'delete') {
     // All deletion handlers are done: let the object go (the patch tests the list, not the version).
     const released = await setFinalizer(env.client, rh.resource, body, finalizer, false);
     if (released !== undefined) memory.released = true;
-    version = released ?? version;
+    patched = released ?? patched;
   }
-  return { version, delay };
+  return { version: patched, delay };
 }
 
 function capitalize(text: string): string {

@@ -31,8 +31,9 @@ export interface ReconcileEnvironment {
 }
 
 /**
- * Runs the object's reconcile handlers once each; their results go to `patch`. Returns the
- * seconds until the earliest retry of a failed one, if any failed temporarily.
+ * Runs the object's reconcile handlers once each; their results go to `patch`. Returns whether
+ * all succeeded, and the seconds until the earliest retry of a failed one, if any failed
+ * temporarily.
  */
 export async function reconcile(
   env: ReconcileEnvironment,
@@ -42,9 +43,10 @@ export async function reconcile(
   body: JsonObject,
   streaks: Map<string, Streak>,
   patch: Patch,
-): Promise<number | undefined> {
+): Promise<{ succeeded: boolean; delay?: number }> {
   const { logger } = base;
   let delay: number | undefined;
+  let succeeded = true;
   for (const handler of handlers) {
     if (!filtersMatch(handler, base)) {
       streaks.delete(handler.id);
@@ -72,11 +74,13 @@ export async function reconcile(
     } else if (outcome.final) {
       // Not retried: the next change of the object or its children, or the resync, tries again.
       streaks.delete(handler.id);
+      succeeded = false;
       const message = `Reconciliation '${handler.id}' failed permanently: ${outcome.error!.message}`;
       logger.error(message);
       env.events.post(resource, body, 'Warning', 'Error', message);
       env.onHandler?.({ id: handler.id, reason: 'reconcile', outcome: 'permanent', seconds });
     } else {
+      succeeded = false;
       const retry = (streak?.retry ?? 0) + 1;
       streaks.set(handler.id, { retry, started });
       const wait = outcome.delay ?? 1;
@@ -87,5 +91,5 @@ export async function reconcile(
       delay = Math.min(delay ?? Infinity, wait);
     }
   }
-  return delay;
+  return { succeeded, delay };
 }

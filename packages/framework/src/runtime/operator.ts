@@ -357,6 +357,7 @@ export class Operator extends EventEmitter<OperatorEvents> {
       type: 'MODIFIED',
       object: body,
       version: textOf(metadata.resourceVersion),
+      requeued: true,
     });
   }
 
