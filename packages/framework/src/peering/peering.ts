@@ -193,7 +193,12 @@ export class Peering {
   markIdle(idle: boolean): void {
     if ((idle && !this.paused) || idle === this.idle) return;
     this.idle = idle;
-    void this.touch().catch((error: unknown) =>
+    void this.publish();
+  }
+
+  /** Writes our record now (its `busy` changed); a failure is only logged: the keep-alive retries. */
+  private publish(): Promise<void> {
+    return this.touch().catch((error: unknown) =>
       this.logger.warn(`Could not update our record in '${this.where}: ${(error as Error).message}`),
     );
   }
@@ -347,14 +352,10 @@ export class Peering {
       this.idle = false;
       const resumed = this.resumed;
       this.resumed = undefined;
-      const resuming = this.touch()
-        .catch((error: unknown) =>
-          this.logger.warn(`Could not update our record in '${this.where}: ${(error as Error).message}`),
-        )
-        .finally(() => {
-          resumed?.resolve();
-          if (this.resuming === resuming) this.resuming = undefined;
-        });
+      const resuming = this.publish().finally(() => {
+        resumed?.resolve();
+        if (this.resuming === resuming) this.resuming = undefined;
+      });
       this.resuming = resuming;
     }
     this.onChange(paused);

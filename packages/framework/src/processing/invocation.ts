@@ -2,7 +2,7 @@
  * Which handlers apply to an object (labels, annotations, `when`, field changes) and how one
  * is invoked: the error it throws becomes an {@link Outcome} by Kopf's rules.
  */
-import type { HandlerContext, ObjectContext } from '../registry/context.ts';
+import type { ObjectContext } from '../registry/context.ts';
 import { judgeError, PermanentError } from '../registry/errors.ts';
 import {
   ABSENT,
@@ -47,7 +47,10 @@ export function filtersMatch(handler: ResourceHandler, context: ObjectContext): 
  * Runs a handler once. Limits (`retries`, `timeout`) are checked first; the handler's own
  * time is bounded by what is left of its `timeout`.
  */
-export async function invoke(handler: ResourceHandler, context: HandlerContext): Promise<Outcome> {
+/** What `invoke` needs of a context: the object's, and the attempt (changing and reconcile handlers). */
+type AttemptContext = ObjectContext & { retry: number; runtime: number };
+
+export async function invoke(handler: ResourceHandler, context: AttemptContext): Promise<Outcome> {
   const options = handler.options;
   if (options.retries !== undefined && context.retry >= options.retries) {
     return {
@@ -62,7 +65,7 @@ export async function invoke(handler: ResourceHandler, context: HandlerContext):
     };
   }
   try {
-    const call = Promise.resolve((handler.fn as (c: HandlerContext) => unknown)(context));
+    const call = Promise.resolve((handler.fn as (c: AttemptContext) => unknown)(context));
     const result =
       options.timeout === undefined
         ? await call

@@ -5,7 +5,7 @@
  * but the handler's result (`status.<id>`); failures are retried with backoff from memory, and a
  * success ends the streak.
  */
-import type { HandlerContext, ObjectContext, ReconcileContext } from '../registry/context.ts';
+import type { ObjectContext, ReconcileContext } from '../registry/context.ts';
 import type { ReconcilingHandler } from '../registry/registry.ts';
 import type { Patch } from '../state/patch.ts';
 import type { JsonObject } from '../util/json.ts';
@@ -62,7 +62,7 @@ export async function reconcile(
       started,
       runtime: (now.getTime() - started.getTime()) / 1000,
     };
-    const outcome = await invoke(handler, context as unknown as HandlerContext);
+    const outcome = await invoke(handler, context);
     const seconds = (Date.now() - now.getTime()) / 1000;
     if (outcome.final && !outcome.error) {
       if (streak)
