@@ -61,6 +61,21 @@ async function revoked(cluster: ClusterInfo, token: string): Promise<void> {
 }
 
 /** A ServiceAccount allowed exactly what an operator of the test resource needs in `ns`. */
+/** A token of the ServiceAccount `op`, bound to a new Secret: deleting the Secret revokes it. */
+async function boundToken(cluster: ClusterInfo, ns: string, secret: string, extra: string[] = []) {
+  await kubectl(cluster, ['create', 'secret', 'generic', secret, '-n', ns]);
+  const args = [
+    'create',
+    'token',
+    'op',
+    '-n',
+    ns,
+    '--bound-object-kind=Secret',
+    `--bound-object-name=${secret}`,
+  ];
+  return (await kubectl(cluster, [...args, ...extra])).trim();
+}
+
 async function operatorAccount(cluster: ClusterInfo, ns: string): Promise<void> {
   await kubectl(cluster, ['create', 'serviceaccount', 'op', '-n', ns]);
   await kubectl(cluster, [
@@ -125,19 +140,7 @@ test('login activities: a revoked token means 401, a new login, and handling goe
   const tokens: string[] = [];
   on.login(async function login_with_bound_token(): Promise<ConnectionInfo> {
     const secret = `login-${tokens.length + 1}`;
-    await kubectl(cluster, ['create', 'secret', 'generic', secret, '-n', ns]);
-    const token = (
-      await kubectl(cluster, [
-        'create',
-        'token',
-        'op',
-        '-n',
-        ns,
-        '--bound-object-kind=Secret',
-        `--bound-object-name=${secret}`,
-        '--duration=10m',
-      ])
-    ).trim();
+    const token = await boundToken(cluster, ns, secret, ['--duration=10m']);
     tokens.push(token);
     return { server: cluster.server, ca, token, source: `token bound to ${secret}` };
   });
@@ -171,18 +174,7 @@ test('when no login succeeds any more, the operator says so and stops with a fai
   const tokens: string[] = [];
   on.login(async function one_time_login(): Promise<ConnectionInfo> {
     if (tokens.length) throw new PermanentError('no more tokens');
-    await kubectl(cluster, ['create', 'secret', 'generic', 'once', '-n', ns]);
-    const token = (
-      await kubectl(cluster, [
-        'create',
-        'token',
-        'op',
-        '-n',
-        ns,
-        '--bound-object-kind=Secret',
-        '--bound-object-name=once',
-      ])
-    ).trim();
+    const token = await boundToken(cluster, ns, 'once');
     tokens.push(token);
     return { server: cluster.server, ca: readFileSync(cluster.caFile), token };
   });

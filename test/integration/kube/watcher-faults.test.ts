@@ -200,6 +200,19 @@ async function proxiedClient(cluster: ClusterInfo, proxy: TcpProxy, options: Cli
   );
 }
 
+/** A loopback proxy in front of the apiserver and a client through it, both closed at cleanup. */
+async function throughProxy(
+  defer: (cleanup: () => unknown) => void,
+  cluster: ClusterInfo,
+  options: ClientOptions = {},
+): Promise<{ proxy: TcpProxy; client: KubeClient }> {
+  const proxy = await startTcpProxy(cluster.ports.apiserver);
+  defer(() => proxy.close());
+  const client = await proxiedClient(cluster, proxy, options);
+  defer(() => client.close());
+  return { proxy, client };
+}
+
 // ---- 1. a restart ----
 
 test('apiserver killed and restarted during a burst of 60 objects: the delivered state equals the cluster', async (t) => {
@@ -306,10 +319,7 @@ test('410 Gone after etcd compaction while cut off: relist emits exactly what ch
   for (const prefix of ['keep', 'upd', 'del', 're'])
     for (let i = 0; i < 3; i++) await createConfigMap(writer, ns, `${prefix}-${i}`, { v: '0' });
 
-  const proxy = await startTcpProxy(cluster.ports.apiserver);
-  defer(() => proxy.close());
-  const client = await proxiedClient(cluster, proxy, { requestTimeout: 5 });
-  defer(() => client.close());
+  const { proxy, client } = await throughProxy(defer, cluster, { requestTimeout: 5 });
   const watcher = startWatcher(client, ns, { inactivityTimeout: 3, backoff: { initial: 0.2, max: 1 } });
   defer(() => watcher.stop());
   await watcher.synced();
@@ -405,10 +415,7 @@ test('a silent stall is detected by the inactivity timeout; the change made duri
   const defer = cleanups(t);
   const direct = await adminClient(cluster);
   defer(() => direct.close());
-  const proxy = await startTcpProxy(cluster.ports.apiserver);
-  defer(() => proxy.close());
-  const client = await proxiedClient(cluster, proxy, { requestTimeout: 3 });
-  defer(() => client.close());
+  const { proxy, client } = await throughProxy(defer, cluster, { requestTimeout: 3 });
   await createConfigMap(direct, ns, 'before', { v: '0' });
   const watcher = startWatcher(client, ns, { inactivityTimeout: 3, backoff: { initial: 0.2, max: 1 } });
   defer(() => watcher.stop());
@@ -455,10 +462,7 @@ test('all connections reset again and again during changes: nothing missed, noth
   const defer = cleanups(t);
   const direct = await adminClient(cluster);
   defer(() => direct.close());
-  const proxy = await startTcpProxy(cluster.ports.apiserver);
-  defer(() => proxy.close());
-  const client = await proxiedClient(cluster, proxy);
-  defer(() => client.close());
+  const { proxy, client } = await throughProxy(defer, cluster);
   const watcher = startWatcher(client, ns, { backoff: { initial: 0.2, max: 1 } });
   defer(() => watcher.stop());
   await watcher.synced();
