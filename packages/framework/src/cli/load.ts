@@ -1,8 +1,9 @@
 /**
  * Loading operator files: TypeScript through tsx's loader (no build, no type-check unless
  * asked), in ESM packages and in folders without a package.json. `import ... from 'kopf-ts'`
- * resolves to this very package when the file's folder has no `kopf-ts` of its own, so that
- * all handlers land in one registry.
+ * always resolves to this very copy of the package (its sources or its built files, whichever
+ * runs), even where the file's folder has a `kopf-ts` of its own or none: all handlers land in
+ * the registry that this CLI runs.
  */
 import { registerHooks } from 'node:module';
 import { dirname, resolve } from 'node:path';
@@ -10,7 +11,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { register } from 'tsx/esm/api';
 import type * as TypeScript from 'typescript';
 
-const ownEntry = pathToFileURL(resolve(dirname(fileURLToPath(import.meta.url)), '..', 'index.ts')).href;
+const here = fileURLToPath(import.meta.url);
+const ownEntry = pathToFileURL(
+  resolve(dirname(here), '..', here.endsWith('.ts') ? 'index.ts' : 'index.js'),
+).href;
 
 // Once per process: the `kopf-ts` launcher may have registered tsx already (a second
 // registration would load modules twice).
@@ -26,17 +30,8 @@ function registerLoaders(): void {
   hooked = true;
   registerHooks({
     resolve(specifier, context, nextResolve) {
-      try {
-        return nextResolve(specifier, context);
-      } catch (error) {
-        const code = (error as { code?: string }).code;
-        // ESM imports fail with ERR_MODULE_NOT_FOUND, CommonJS requires (operator files in
-        // folders without a package.json) with MODULE_NOT_FOUND.
-        if (specifier === 'kopf-ts' && (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND')) {
-          return { url: ownEntry, format: 'module', shortCircuit: true };
-        }
-        throw error;
-      }
+      if (specifier === 'kopf-ts') return { url: ownEntry, format: 'module', shortCircuit: true };
+      return nextResolve(specifier, context);
     },
   });
 }
