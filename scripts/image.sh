@@ -14,7 +14,7 @@
 #   2. app: /app/operator.ts and /app/node_modules with the production dependencies from
 #      `pnpm deploy --prod` (kopf-ts as built by `tsc -b`, tsx and esbuild to load the
 #      TypeScript operator file); TypeScript itself and @types are left out.
-# Entrypoint: node /app/node_modules/kopf-ts/bin/kopf-ts.js; Cmd: run /app/operator.ts (the
+# Entrypoint: node --max-semi-space-size=2 /app/node_modules/kopf-ts/bin/kopf-ts.js; Cmd: run /app/operator.ts (the
 # generated Deployment's args replace Cmd with `run /app/operator.ts --namespace ...`).
 # Nothing in the image needs to be written to at run time (readOnlyRootFilesystem): tsx's
 # disk cache is off (TSX_DISABLE_CACHE=1). Layers are reproducible: sorted entries, owner 0,
@@ -160,7 +160,7 @@ OUT="$out" REF="$ref" PKG="$root/packages/framework/package.json" LAYERS="$runti
       config: {
         User: "10001:10001",
         Env: ["PATH=/usr/local/bin:/usr/bin:/bin", "NODE_ENV=production", "TSX_DISABLE_CACHE=1"],
-        Entrypoint: ["/usr/local/bin/node", "/app/node_modules/kopf-ts/bin/kopf-ts.js"],
+        Entrypoint: ["/usr/local/bin/node", "--max-semi-space-size=2", "/app/node_modules/kopf-ts/bin/kopf-ts.js"],
         Cmd: ["run", "/app/operator.ts"],
         WorkingDir: "/app",
         Labels: labels,

@@ -1,9 +1,13 @@
-#!/usr/bin/env node
-// The kopf-ts command. Needs Node >= 22.19 (as @kubernetes/client-node 2.x and undici 8 do):
+#!/usr/bin/env -S node --max-semi-space-size=2
+// The kopf-ts command. Needs Node >= 22.19 (as @kubernetes/client-node 2.x does):
 // with an older `node` first on PATH, it re-runs itself with a newer one found in the
 // project (the npm package `node` as a dependency), or says clearly what is needed.
+//
+// V8's young generation is capped at 2 MiB a semi-space (the `#!` line; default 16 MiB): an
+// operator's bursts would otherwise grow it for good, ~35 MB of RSS that an idle operator keeps
+// (docs/performance.md: same CPU in a burst). `node [flags] .../kopf-ts.js` chooses otherwise.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -32,22 +36,45 @@ if (major < 22 || (major === 22 && minor < 19)) {
     );
     process.exit(1);
   }
-  const result = spawnSync(node, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+  const flags = ['--max-semi-space-size=2', ...process.execArgv];
+  const result = spawnSync(node, [...flags, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
     stdio: 'inherit',
     env: { ...process.env, KOPF_TS_REEXEC: '1' },
   });
   process.exit(result.status ?? 1);
 }
 
-const source = join(here, '..', 'src', 'cli', 'main.ts');
+/** Newest modification time (ms) of the files under a folder. */
+function newest(dir) {
+  let latest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true }))
+    if (entry.isFile()) latest = Math.max(latest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
+  return latest;
+}
+
+/**
+ * A source checkout (the workspace; tsconfig.json is not published) runs the built files when
+ * `tsc -b` has built them since the sources last changed (faster start, less memory), and the
+ * TypeScript sources through tsx otherwise. Operators' `import 'kopf-ts'` lands in the same copy
+ * (cli/load.ts).
+ */
+function runSources() {
+  const root = join(here, '..');
+  if (!existsSync(join(root, 'tsconfig.json'))) return false;
+  const built = join(root, 'tsconfig.tsbuildinfo');
+  return (
+    !existsSync(join(root, 'dist', 'cli', 'main.js')) ||
+    !existsSync(built) ||
+    statSync(built).mtimeMs < newest(join(root, 'src'))
+  );
+}
+
 let main;
-if (existsSync(join(here, '..', 'tsconfig.json'))) {
-  // A source checkout (the workspace; tsconfig.json is not published): run the TypeScript
-  // sources through tsx, so that the CLI and operators importing 'kopf-ts' share one copy.
+if (runSources()) {
   const { register } = await import('tsx/esm/api');
   register();
   globalThis[Symbol.for('kopf-ts.tsx-registered')] = true;
-  ({ main } = await import(source));
+  ({ main } = await import(join(here, '..', 'src', 'cli', 'main.ts')));
 } else {
   ({ main } = await import('../dist/cli/main.js'));
 }

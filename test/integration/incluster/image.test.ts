@@ -107,7 +107,11 @@ test('the offline OCI image runs the operator in the cluster', { skip }, async (
   t.diagnostic(`unpacked with ${how} in ${Date.now() - started} ms`);
 
   // What the image holds and how it starts.
-  assert.deepEqual(config.Entrypoint, ['/usr/local/bin/node', '/app/node_modules/kopf-ts/bin/kopf-ts.js']);
+  assert.deepEqual(config.Entrypoint, [
+    '/usr/local/bin/node',
+    '--max-semi-space-size=2',
+    '/app/node_modules/kopf-ts/bin/kopf-ts.js',
+  ]);
   assert.deepEqual(config.Cmd, ['run', '/app/operator.ts']);
   assert.equal(config.User, '10001:10001');
   assert.ok(existsSync(join(rootfs, 'app/operator.ts')));
