@@ -21,7 +21,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { reset, up, type ClusterInfo } from '../cluster/cluster.ts';
@@ -81,6 +81,7 @@ Options:
                           (default kopf-ts,kopf,floor,kopf-ts-incluster)
   --kopf-ts-args ARGS     extra \`kopf-ts run\` arguments, e.g. "--verbose"
   --name N                the control plane instance's name (default bench)
+  --profile DIR           write CPU profiles of the kopf-ts operators into DIR (node --cpu-prof)
   --keep                  keep the instance afterwards
   --out FILE              also write the raw figures as JSON
   -h, --help              this text
@@ -103,6 +104,7 @@ function parseOptions() {
         name: { type: 'string', default: 'bench' },
         out: { type: 'string' },
         'kopf-ts-args': { type: 'string', default: '' },
+        profile: { type: 'string' },
         keep: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -188,8 +190,15 @@ const baseEnv = (): NodeJS.ProcessEnv => {
 };
 
 const KOPF_TS = join(ROOT, 'packages/framework/bin/kopf-ts.js');
+/** Node's flags on the launcher's `#!` line: kopf-ts runs here as a user's `kopf-ts` command does. */
+const LAUNCHER_FLAGS = readFileSync(KOPF_TS, 'utf8')
+  .split('\n', 1)[0]!
+  .split(/\s+/)
+  .filter((word) => word.startsWith('--'));
 /** The kopf-ts command line of every kopf-ts variant. */
 const kopfTsRun = () => [
+  ...LAUNCHER_FLAGS,
+  ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${resolve(args.profile)}`] : []),
   KOPF_TS,
   'run',
   'bench/operators/kopf-ts-operator.ts',
@@ -947,6 +956,9 @@ async function main(): Promise<void> {
   progress(`config: ${JSON.stringify(config)}`);
   const py = config.operators.includes('kopf') ? kopfPython() : undefined;
   SPECS['kopf-ts-metrics']!.metricsPort = await freePort();
+  // The launcher runs the built files when they are up to date, as a published kopf-ts does.
+  progress('building kopf-ts (tsc -b)');
+  execFileSync('tsc', ['-b'], { cwd: ROOT, stdio: 'inherit' });
 
   progress('import costs (5 runs each, median)');
   const imports = {
