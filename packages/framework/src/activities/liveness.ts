@@ -3,11 +3,12 @@
  * results while the operator's watch-streams are healthy, 503 otherwise. Probes (`on.probe`)
  * run at most every 10 seconds; their results are cached in between.
  */
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { Memo } from '../registry/context.ts';
 import type { ActivityHandler } from '../registry/registry.ts';
 import type { Logger } from '../util/logging.ts';
 import { runActivity } from './run.ts';
+import { http } from '../util/http.ts';
 
 const PROBE_INTERVAL_MS = 10_000;
 
@@ -31,7 +32,7 @@ export class LivenessEndpoint {
 
   /** Starts listening; resolves with the bound port. */
   async start(): Promise<number> {
-    this.server = createServer((req, res) => {
+    this.server = http.createServer((req, res) => {
       if ((req.url ?? '/').split('?')[0] !== this.url.pathname) {
         res.writeHead(404).end();
         return;

@@ -7,7 +7,7 @@
  * With the liveness endpoint, the only module that does network I/O.
  */
 import { readFileSync, statSync } from 'node:fs';
-import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import type { Agent, IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { text as readText } from 'node:stream/consumers';
 import pRetry from 'p-retry';
@@ -15,6 +15,7 @@ import { dumpJson, parseJson, type JsonObject, type JsonValue } from '../util/js
 import { sleep } from '../util/time.ts';
 import type { ConnectionInfo, CredentialsSource } from './credentials.ts';
 import { ApiError, ConnectionError, type RequestTarget } from './errors.ts';
+import { http } from '../util/http.ts';
 
 export type Verb = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -66,7 +67,7 @@ interface Response {
 const TOKEN_FILE_RECHECK_MS = 10_000;
 
 export class KubeClient {
-  private readonly agents = new Map<ConnectionInfo, http.Agent>();
+  private readonly agents = new Map<ConnectionInfo, Agent>();
   private readonly tokenFiles = new Map<string, { token: string; mtimeMs: number; checkedAt: number }>();
   private readonly requestTimeout: number;
   private readonly retries: number;
@@ -251,7 +252,7 @@ export class KubeClient {
     return token;
   }
 
-  private agentFor(info: ConnectionInfo): http.Agent {
+  private agentFor(info: ConnectionInfo): Agent {
     let agent = this.agents.get(info);
     if (!agent) {
       // Idle connections are kept for 30 s (TCP keep-alive probes after 30 s of silence), the

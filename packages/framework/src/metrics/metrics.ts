@@ -5,9 +5,10 @@
  * `OperatorMetrics` interface; nothing is collected, and nothing listens, unless it is asked for.
  * Each instance has its own prom-client registry (several operators may share a process).
  */
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from '../util/logging.ts';
+import { http } from '../util/http.ts';
 
 /** What the runtime reports; every method is cheap (a counter increment or an observation). */
 export interface OperatorMetrics {
@@ -166,7 +167,7 @@ export class Metrics implements OperatorMetrics {
    */
   async serve(address: string, logger?: Logger): Promise<number> {
     const { host, port, path } = parseAddress(address);
-    this.server = createServer((req, res) => {
+    this.server = http.createServer((req, res) => {
       if ((req.url ?? '/').split('?')[0] !== path || (req.method !== 'GET' && req.method !== 'HEAD')) {
         res.writeHead(404).end();
         return;
