@@ -65,9 +65,16 @@ interface Response {
 }
 
 const TOKEN_FILE_RECHECK_MS = 10_000;
+/**
+ * Connections per login for requests other than watches (each watch holds one of its own): a
+ * burst of cycles queues on warm connections instead of opening dozens at once, each with a TLS
+ * handshake for the operator and the apiserver alike.
+ */
+const REQUEST_CONNECTIONS = 16;
 
 export class KubeClient {
-  private readonly agents = new Map<ConnectionInfo, Agent>();
+  /** Per login: a pool for requests (bounded) and one for watches (a connection each). */
+  private readonly agents = new Map<ConnectionInfo, { requests: Agent; streams: Agent }>();
   private readonly tokenFiles = new Map<string, { token: string; mtimeMs: number; checkedAt: number }>();
   private readonly requestTimeout: number;
   private readonly retries: number;
@@ -109,7 +116,10 @@ export class KubeClient {
   /** Closes all pooled connections. */
   close(): Promise<void> {
     this.closed = true;
-    for (const agent of this.agents.values()) agent.destroy();
+    for (const { requests, streams } of this.agents.values()) {
+      requests.destroy();
+      streams.destroy();
+    }
     this.agents.clear();
     return Promise.resolve();
   }
@@ -140,7 +150,7 @@ export class KubeClient {
       const started = performance.now();
       let response: Response;
       try {
-        response = await this.exchange(info, req, (req.timeout ?? timeoutSeconds) * 1000);
+        response = await this.exchange(info, req, (req.timeout ?? timeoutSeconds) * 1000, streaming);
       } catch (error) {
         this.options.onResponse?.({
           verb: req.target.verb,
@@ -189,7 +199,12 @@ export class KubeClient {
    * request is destroyed, and the caller sees a connection error. (The headers get a timer of
    * their own: a socket's timeout starts only once it is connected, and then late.)
    */
-  private exchange(info: ConnectionInfo, req: RequestOptions, timeoutMs: number): Promise<Response> {
+  private exchange(
+    info: ConnectionInfo,
+    req: RequestOptions,
+    timeoutMs: number,
+    streaming: boolean,
+  ): Promise<Response> {
     const url = new URL(info.server);
     const body = req.body === undefined ? undefined : Buffer.from(dumpJson(req.body));
     const headers = this.headers(info, req);
@@ -198,7 +213,7 @@ export class KubeClient {
     return new Promise((resolve, reject) => {
       const request = (url.protocol === 'http:' ? http : https).request(
         {
-          agent: this.agentFor(info),
+          agent: this.agentsFor(info)[streaming ? 'streams' : 'requests'],
           protocol: url.protocol,
           hostname: url.hostname.replace(/^\[|\]$/g, ''),
           port: url.port,
@@ -252,38 +267,42 @@ export class KubeClient {
     return token;
   }
 
-  private agentFor(info: ConnectionInfo): Agent {
-    let agent = this.agents.get(info);
-    if (!agent) {
+  private agentsFor(info: ConnectionInfo): { requests: Agent; streams: Agent } {
+    let agents = this.agents.get(info);
+    if (!agents) {
       // Idle connections are kept for 30 s (TCP keep-alive probes after 30 s of silence), the
       // most recently used first, so that a quiet operator settles on a few of them.
-      const pooling = {
-        keepAlive: true,
-        keepAliveMsecs: 30_000,
-        timeout: 30_000,
-        scheduling: 'lifo',
-      } as const;
-      agent =
-        new URL(info.server).protocol === 'http:'
-          ? new http.Agent(pooling)
+      const pool = (maxSockets: number) => {
+        const options = {
+          keepAlive: true,
+          keepAliveMsecs: 30_000,
+          timeout: 30_000,
+          scheduling: 'lifo',
+          maxSockets,
+        } as const;
+        return new URL(info.server).protocol === 'http:'
+          ? new http.Agent(options)
           : new https.Agent({
-              ...pooling,
+              ...options,
               ca: info.ca,
               cert: info.certificate,
               key: info.privateKey,
               rejectUnauthorized: !info.insecure,
             });
-      this.agents.set(info, agent);
+      };
+      agents = { requests: pool(REQUEST_CONNECTIONS), streams: pool(Infinity) };
+      this.agents.set(info, agents);
     }
-    return agent;
+    return agents;
   }
 
   private dropAgent(info: ConnectionInfo): void {
-    const agent = this.agents.get(info);
+    const agents = this.agents.get(info);
     this.agents.delete(info);
     // Requests in flight finish on their sockets; idle ones close now.
-    for (const sockets of Object.values(agent?.freeSockets ?? {}))
-      for (const socket of sockets ?? []) socket.destroy();
+    for (const agent of agents ? [agents.requests, agents.streams] : [])
+      for (const sockets of Object.values(agent.freeSockets))
+        for (const socket of sockets ?? []) socket.destroy();
   }
 
   private async rateLimit(): Promise<void> {
