@@ -1,7 +1,7 @@
 /**
- * The HTTP client of one cluster connection: a pool of keep-alive connections (node:https; one
+ * The HTTP client of one cluster connection: pools of keep-alive connections (node:https; one
  * TLS handshake per connection rather than per request, unlike client-node 2.0.1's per-request
- * agents), an inactivity timeout on every request, retries with jittered backoff for transient failures
+ * agents), timeouts on every request, retries with jittered backoff for transient failures
  * (429 honouring Retry-After, 5xx, resets, timeouts), re-login on 401, an optional client-side
  * rate limit, and bodies parsed with the order- and precision-preserving JSON parser.
  * With the liveness endpoint, the only module that does network I/O.
