@@ -6,20 +6,15 @@
  * noise once warmed up (the last third against the second third of the samples).
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { eventually, kubectl, kubectlJson, sharedCluster, testNamespace } from '../support/cluster.ts';
 import { startCli } from '../support/cli.ts';
+import { assertNoGrowth, rssMb } from '../support/memory.ts';
 import { installTestCrd } from '../support/operator.ts';
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 30);
 const R = 'kopftests.kopf-ts.dev';
 const OPERATOR = 'test/long/soak-operator.ts';
-
-function rssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-}
 
 test(
   `soak: ${MINUTES} minute(s) of steady churn, nothing lost, no memory growth`,
@@ -82,16 +77,11 @@ test(
       60_000,
     );
     assert.equal(cli.output.filter((l) => l.includes("Handler 'delete_fn' succeeded.")).length, deleted);
-    if (samples.length >= 3) {
-      const third = Math.floor(samples.length / 3);
-      const mid = samples.slice(third, 2 * third).map((s) => s.rss);
-      const last = samples.slice(2 * third).map((s) => s.rss);
-      const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-      assert.ok(
-        avg(last) < avg(mid) * 1.15 + 5,
-        `RSS grew: ${avg(mid).toFixed(1)} MB → ${avg(last).toFixed(1)} MB`,
-      );
-    }
+    assertNoGrowth(
+      samples.map((s) => s.rss),
+      1.15,
+      5,
+    );
     cli.kill('SIGINT');
     assert.equal(await cli.exited, 0);
   },
