@@ -107,6 +107,33 @@ test('metrics count handler outcomes, API requests, watch streams and events, qu
   await assert.rejects(fetch(url), 'the endpoint is closed on stop');
 });
 
+test('the owned children of on.reconcile count in the watch metrics, under their own resource', async (t) => {
+  const cluster = await sharedCluster();
+  const ns = await testNamespace(t, cluster);
+  on.reconcile(R, function reconcile_fn() {}, { owns: ['configmaps'], resync: 0 });
+  const operator = await operatorFor(t, ns, { metrics: '127.0.0.1:0' });
+  const port = new Promise<number>((resolve) => operator.once('metrics', resolve));
+  await operator.start();
+  const url = `http://127.0.0.1:${await port}/metrics`;
+  // Children are watched by their owner label (set by adopt()); two of them, one changed once.
+  for (const [name, value] of [
+    ['child-a', '1'],
+    ['child-b', '1'],
+    ['child-a', '2'],
+  ])
+    await kubectl(
+      cluster,
+      ['apply', '-n', ns, '-f', '-'],
+      `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ${name}, labels: {kopf-ts.dev/owned-by: kopftest.kopf-ts.dev}}\ndata: {v: "${value}"}\n`,
+    );
+  const events = async (type: string) =>
+    total(await (await fetch(url)).text(), 'kopf_watch_events_total', { resource: 'configmaps.v1', type });
+  await eventually(
+    'the children seen',
+    async () => (await events('ADDED')) === 2 && (await events('MODIFIED')) >= 1,
+  );
+});
+
 test('without the option, no metrics endpoint is started', async (t) => {
   const cluster = await sharedCluster();
   const ns = await testNamespace(t, cluster);

@@ -318,6 +318,7 @@ export class Operator extends EventEmitter<OperatorEvents> {
             labelSelector: target.labelSelector,
             // The owners reconcile after their own initial listing: no need to for each child's.
             deliver: (event, listing) => {
+              this.metrics?.watchEvent(resourceName(target.resource), event.type);
               if (!listing) this.owners.childChanged(target.owners, event.object);
             },
           },
