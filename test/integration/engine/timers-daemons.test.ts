@@ -21,15 +21,17 @@ const object = (name: string, spec = '{a: 1}') =>
 before(async () => installTestCrd(await sharedCluster()));
 beforeEach(() => clearRegistry());
 
-test('a timer runs periodically with its result in the status, and stops when the object is deleted', async (t) => {
+test('a timer runs periodically with its result in the status (merged with its own patch), and stops when the object is deleted', async (t) => {
   const cluster = await sharedCluster();
   const ns = await testNamespace(t, cluster);
   let runs = 0;
   on.timer(
     R,
-    function tick({ signal }: SpawningContext) {
+    function tick({ signal, patch }: SpawningContext) {
       assert.equal(signal.aborted, false);
       runs++;
+      // The result is merged into what the run itself wrote there, as for changing handlers.
+      patch.status = { tick: { by: 'patch' } };
       return { runs };
     },
     { interval: 0.3 },
@@ -44,6 +46,7 @@ test('a timer runs periodically with its result in the status, and stops when th
     },
     15_000,
   );
+  assert.equal((obj.status?.tick as { by?: string }).by, 'patch');
   assert.deepEqual(
     obj.metadata.finalizers,
     ['kopf.zalando.org/KopfFinalizerMarker'],

@@ -9,12 +9,13 @@ import type { Resource } from '../kube/resources.ts';
 import type { KubeObject, Memo, ObjectApi, ObjectContext, SpawningContext } from '../registry/context.ts';
 import { judgeError } from '../registry/errors.ts';
 import type { DaemonOptions, SpawningHandler, TimerOptions } from '../registry/registry.ts';
-import { patchStatus, type Patch } from '../state/patch.ts';
+import type { Patch } from '../state/patch.ts';
 import { dumpJson, parseJson, type JsonObject } from '../util/json.ts';
 import type { Logger } from '../util/logging.ts';
 import { sleep } from '../util/time.ts';
 import { filtersMatch } from './invocation.ts';
 import { applyPatch } from './patching.ts';
+import { deliverResult } from './results.ts';
 
 interface Task {
   controller: AbortController;
@@ -162,7 +163,7 @@ export class Spawner {
 
   /** Sends what a run wrote to `patch` and its result (in `status.<id>`). */
   private async flush(tracked: Tracked, id: string, patch: Patch, result: unknown): Promise<void> {
-    if (result !== undefined && result !== null) patchStatus(patch)[id] = parseJson(dumpJson(result));
+    if (result !== undefined && result !== null) deliverResult(patch, id, parseJson(dumpJson(result)));
     if (!Object.keys(patch).length) return;
     const meta = (tracked.body.metadata ?? {}) as KubeObject['metadata'];
     await applyPatch(this.env.client, this.resource, { namespace: meta.namespace, name: meta.name }, patch);
