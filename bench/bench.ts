@@ -4,8 +4,9 @@
  * objects of its own local control plane instance (`bench`), then one table with absolute
  * figures and ratios. See docs/performance.md.
  *
- *     npm run bench -- [--burst 500] [--existing 100] [--update-objects 50] [--update-rounds 5] [--startups 3]
- *                      [--operators kopf-ts,kopf,floor,kopf-ts-incluster] [--out results.json] [--keep]
+ *     npm run bench -- [--burst 500] [--existing 100] [--update-objects 50] [--update-rounds 5]
+ *                      [--startups 3] [--operators kopf-ts,kopf,floor,kopf-ts-incluster]
+ *                      [--out results.json] [--keep]
  *
  * Scenarios, per operator (a fresh namespace each):
  *   start-up  K objects exist; process start → first (and all K) handled.
@@ -291,7 +292,8 @@ interface Running {
 
 function startOperator(spec: OperatorSpec, cluster: ClusterInfo, work: string): Running {
   const { command, args: argv, env } = spec.launch(cluster, work);
-  const log = createWriteStream(join(work, `${spec.id}.log`));
+  // Appended: the start-up rounds run an operator several times.
+  const log = createWriteStream(join(work, `${spec.id}.log`), { flags: 'a' });
   const startedAt = now();
   const child = spawn(command, argv, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const calls: Call[] = [];
