@@ -69,3 +69,30 @@ test('lists existing objects, then delivers creations, updates and deletions in 
     if (e.type !== 'SYNCED')
       assert.equal((e.object.metadata as Record<string, unknown>).managedFields, undefined);
 });
+
+test('an idle watch ends as soon as it is aborted (nothing left open)', async (t) => {
+  const cluster = await sharedCluster();
+  const ns = await testNamespace(t, cluster);
+  const client = await adminClient(cluster);
+  t.after(() => client.close());
+  const configmaps = (await new Discovery(client).resolveOne('configmaps'))!;
+  const abort = new AbortController();
+  const events: WatchEvent[] = [];
+  const done = (async () => {
+    for await (const event of watchObjects(client, {
+      resource: configmaps,
+      namespace: ns,
+      signal: abort.signal,
+    }))
+      events.push(event);
+  })();
+  await eventually('initial list', () => events.some((e) => e.type === 'SYNCED'));
+  // The watch request is answered and idle: nothing changes in this namespace.
+  await new Promise((r) => setTimeout(r, 500));
+  abort.abort();
+  const ended = await Promise.race([
+    done.then(() => true),
+    new Promise<false>((r) => setTimeout(() => r(false), 5_000)),
+  ]);
+  assert.ok(ended, 'the watch did not end after the abort (its stream is still open)');
+});

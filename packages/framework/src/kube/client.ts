@@ -197,7 +197,9 @@ export class KubeClient {
    * One HTTP exchange up to the response's headers. The timeout bounds connecting and waiting for
    * the headers, then each silence while the body is read (a watch's `inactivityTimeout`): the
    * request is destroyed, and the caller sees a connection error. (The headers get a timer of
-   * their own: a socket's timeout starts only once it is connected, and then late.)
+   * their own: a socket's timeout starts only once it is connected, and then late.) The signal
+   * aborts it until the body has been read: node's own `signal` option lets go of the request
+   * once it has been sent, which would leave an idle watch open after its operator stopped.
    */
   private exchange(
     info: ConnectionInfo,
@@ -220,7 +222,6 @@ export class KubeClient {
           path: `${url.pathname.replace(/\/$/, '')}${req.path}${queryString(req.query)}`,
           method: req.method,
           headers,
-          signal: req.signal,
         },
         (message) => {
           clearTimeout(headersTimer);
@@ -233,6 +234,13 @@ export class KubeClient {
         clearTimeout(headersTimer);
         reject(error);
       });
+      const signal = req.signal;
+      if (signal) {
+        const abort = () => request.destroy(signal.reason as Error);
+        if (signal.aborted) abort();
+        signal.addEventListener('abort', abort, { once: true });
+        request.once('close', () => signal.removeEventListener('abort', abort));
+      }
       request.end(body);
     });
   }
