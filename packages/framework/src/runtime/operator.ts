@@ -164,6 +164,9 @@ function globToRegExp(glob: string): RegExp {
   );
 }
 
+/** How long a stop waits for the watch-streams to end before it closes their connections. */
+const TASKS_STOP_TIMEOUT_MS = 10_000;
+
 export class Operator extends EventEmitter<OperatorEvents> {
   readonly logger: Logger;
   private readonly abort = new AbortController();
@@ -374,7 +377,7 @@ export class Operator extends EventEmitter<OperatorEvents> {
         this.logger.warn(
           'Some handlers did not finish in time; they are abandoned (their progress is kept for the next start).',
         );
-      await Promise.all([...this.tasks]);
+      await this.settleTasks();
       await this.events?.flush();
       const registry = this.options.registry ?? globalRegistry();
       for (const activity of registry.activities.filter((a) => a.kind === 'cleanup')) {
@@ -390,6 +393,27 @@ export class Operator extends EventEmitter<OperatorEvents> {
       this.emit('stopped', this.failure);
     })();
     return this.stopped;
+  }
+
+  /**
+   * Waits for the watch-streams and other tasks to end after the abort. One that has not ended
+   * after 10 s (a connection that ignored the abort) gets its connections closed under it, so
+   * that a stop always completes.
+   */
+  private async settleTasks(): Promise<void> {
+    const done = Promise.all([...this.tasks]);
+    let timer: NodeJS.Timeout | undefined;
+    const ended = await Promise.race([
+      done.then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), TASKS_STOP_TIMEOUT_MS))),
+    ]);
+    clearTimeout(timer);
+    if (ended) return;
+    this.logger.warn(
+      `Some watch-streams did not end within ${TASKS_STOP_TIMEOUT_MS / 1000} s of the stop; closing their connections.`,
+    );
+    await this.client?.close();
+    await done;
   }
 
   /** Joins the peering (per served namespace, or cluster-wide); resolves once it is known whether there is one. */
