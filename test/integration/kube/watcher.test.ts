@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Discovery } from '../../../packages/framework/src/kube/resources.ts';
+import type { KubeClient } from '../../../packages/framework/src/kube/client.ts';
+import { Discovery, type Resource } from '../../../packages/framework/src/kube/resources.ts';
 import { watchObjects, type WatchEvent } from '../../../packages/framework/src/watching/watcher.ts';
 import { adminClient } from '../../support/client.ts';
 import { eventually, kubectl, sharedCluster, testNamespace } from '../../support/cluster.ts';
@@ -15,6 +16,28 @@ function ledger(events: WatchEvent[]): string[] {
       ? 'SYNCED'
       : `${e.type} ${(e.object.metadata as { name: string }).name} ${JSON.stringify((e.object.data as object | undefined) ?? null)}`,
   );
+}
+
+/** Watches `resource` in `ns` until aborted, collecting the events; resolves once listed. */
+async function collect(
+  client: KubeClient,
+  resource: Resource,
+  ns: string,
+  labelSelector?: string,
+): Promise<{ events: WatchEvent[]; done: Promise<void>; abort: AbortController }> {
+  const abort = new AbortController();
+  const events: WatchEvent[] = [];
+  const done = (async () => {
+    for await (const event of watchObjects(client, {
+      resource,
+      namespace: ns,
+      signal: abort.signal,
+      labelSelector,
+    }))
+      events.push(event);
+  })();
+  await eventually('initial list', () => events.some((e) => e.type === 'SYNCED'));
+  return { events, done, abort };
 }
 
 test('lists existing objects, then delivers creations, updates and deletions in order', async (t) => {
@@ -30,18 +53,7 @@ test('lists existing objects, then delivers creations, updates and deletions in 
   );
 
   await kubectl(cluster, ['create', 'configmap', 'before', '-n', ns, '--from-literal=k=0']);
-  const abort = new AbortController();
-  const events: WatchEvent[] = [];
-  const done = (async () => {
-    for await (const event of watchObjects(client, {
-      resource: configmaps,
-      namespace: ns,
-      signal: abort.signal,
-      labelSelector: 'app!=ignored',
-    }))
-      events.push(event);
-  })();
-  await eventually('initial list', () => events.some((e) => e.type === 'SYNCED'));
+  const { events, done, abort } = await collect(client, configmaps, ns, 'app!=ignored');
 
   await kubectl(cluster, ['create', 'configmap', 'c1', '-n', ns, '--from-literal=k=1']);
   await kubectl(cluster, ['create', 'configmap', 'ignored', '-n', ns, '--from-literal=k=x']);
@@ -76,17 +88,7 @@ test('an idle watch ends as soon as it is aborted (nothing left open)', async (t
   const client = await adminClient(cluster);
   t.after(() => client.close());
   const configmaps = (await new Discovery(client).resolveOne('configmaps'))!;
-  const abort = new AbortController();
-  const events: WatchEvent[] = [];
-  const done = (async () => {
-    for await (const event of watchObjects(client, {
-      resource: configmaps,
-      namespace: ns,
-      signal: abort.signal,
-    }))
-      events.push(event);
-  })();
-  await eventually('initial list', () => events.some((e) => e.type === 'SYNCED'));
+  const { done, abort } = await collect(client, configmaps, ns);
   // The watch request is answered and idle: nothing changes in this namespace.
   await new Promise((r) => setTimeout(r, 500));
   abort.abort();
