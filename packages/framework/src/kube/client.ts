@@ -1,21 +1,18 @@
 /**
- * The HTTP client of one cluster connection: pools of keep-alive connections (node:https; one
- * TLS handshake per connection rather than per request, unlike client-node 2.0.1's per-request
- * agents), timeouts on every request, retries with jittered backoff for transient failures
+ * The HTTP client of one cluster connection: a pooled undici agent (keep-alive, one TLS
+ * handshake per connection rather than per request, unlike client-node 2.0.1's per-request
+ * agents), a timeout on every request, retries with jittered backoff for transient failures
  * (429 honouring Retry-After, 5xx, resets, timeouts), re-login on 401, an optional client-side
  * rate limit, and bodies parsed with the order- and precision-preserving JSON parser.
  * With the liveness endpoint, the only module that does network I/O.
  */
 import { readFileSync, statSync } from 'node:fs';
-import type { Agent, IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import https from 'node:https';
-import { text as readText } from 'node:stream/consumers';
 import pRetry from 'p-retry';
+import { Agent, type Dispatcher } from 'undici';
 import { dumpJson, parseJson, type JsonObject, type JsonValue } from '../util/json.ts';
 import { sleep } from '../util/time.ts';
 import type { ConnectionInfo, CredentialsSource } from './credentials.ts';
 import { ApiError, ConnectionError, type RequestTarget } from './errors.ts';
-import { http } from '../util/http.ts';
 
 export type Verb = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -57,24 +54,10 @@ export interface StreamResponse {
   close(): void;
 }
 
-/** An answer whose body is still to be read. */
-interface Response {
-  statusCode: number;
-  headers: IncomingHttpHeaders;
-  body: IncomingMessage;
-}
-
 const TOKEN_FILE_RECHECK_MS = 10_000;
-/**
- * Connections per login for requests other than watches (each watch holds one of its own): a
- * burst of cycles queues on warm connections instead of opening dozens at once, each with a TLS
- * handshake for the operator and the apiserver alike.
- */
-const REQUEST_CONNECTIONS = 16;
 
 export class KubeClient {
-  /** Per login: a pool for requests (bounded) and one for watches (a connection each). */
-  private readonly agents = new Map<ConnectionInfo, { requests: Agent; streams: Agent }>();
+  private readonly agents = new Map<ConnectionInfo, Agent>();
   private readonly tokenFiles = new Map<string, { token: string; mtimeMs: number; checkedAt: number }>();
   private readonly requestTimeout: number;
   private readonly retries: number;
@@ -110,18 +93,15 @@ export class KubeClient {
       const text = await this.bodyOf(req, response);
       this.check(req, response, text);
     }
-    return { body: response.body, close: () => void response.body.destroy() };
+    return { body: response.body, close: () => response.body.destroy() };
   }
 
   /** Closes all pooled connections. */
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.closed = true;
-    for (const { requests, streams } of this.agents.values()) {
-      requests.destroy();
-      streams.destroy();
-    }
+    const agents = [...this.agents.values()];
     this.agents.clear();
-    return Promise.resolve();
+    await Promise.all(agents.map((a) => a.close().catch(() => a.destroy())));
   }
 
   private async withRetries<T>(req: RequestOptions, run: () => Promise<T>): Promise<T> {
@@ -143,14 +123,27 @@ export class KubeClient {
     });
   }
 
-  private async send(req: RequestOptions, timeoutSeconds: number, streaming = false): Promise<Response> {
+  private async send(
+    req: RequestOptions,
+    timeoutSeconds: number,
+    streaming = false,
+  ): Promise<Dispatcher.ResponseData> {
     await this.rateLimit();
     let info = await this.credentials.current();
     for (let attempt = 0; ; attempt++) {
       const started = performance.now();
-      let response: Response;
+      let response: Dispatcher.ResponseData;
       try {
-        response = await this.exchange(info, req, (req.timeout ?? timeoutSeconds) * 1000, streaming);
+        response = await this.agentFor(info).request({
+          origin: new URL(info.server).origin,
+          path: `${new URL(info.server).pathname.replace(/\/$/, '')}${req.path}${queryString(req.query)}`,
+          method: req.method,
+          headers: this.headers(info, req),
+          body: req.body === undefined ? undefined : dumpJson(req.body),
+          headersTimeout: (req.timeout ?? timeoutSeconds) * 1000,
+          bodyTimeout: (req.timeout ?? timeoutSeconds) * 1000,
+          signal: req.signal,
+        });
       } catch (error) {
         this.options.onResponse?.({
           verb: req.target.verb,
@@ -169,7 +162,7 @@ export class KubeClient {
         });
       if (response.statusCode !== 401 || attempt > 0) return response;
       // Rejected credentials: let the source re-login once, then retry with the new ones.
-      const text = await readText(response.body).catch(() => '');
+      const text = await response.body.text().catch(() => '');
       const error = apiError(req.target, response, text);
       this.dropAgent(info);
       if (info.tokenFile) this.tokenFiles.delete(info.tokenFile);
@@ -184,68 +177,16 @@ export class KubeClient {
    * one, as when no headers came. (As with any lost answer, a retried write may find its work
    * done: merge patches are idempotent; a POST may then meet AlreadyExists.)
    */
-  private async bodyOf(req: RequestOptions, response: Response): Promise<string> {
+  private async bodyOf(req: RequestOptions, response: Dispatcher.ResponseData): Promise<string> {
     try {
-      return await readText(response.body);
+      return await response.body.text();
     } catch (error) {
       if (req.signal?.aborted) throw error;
       throw new ConnectionError(req.target, error);
     }
   }
 
-  /**
-   * One HTTP exchange up to the response's headers. The timeout bounds connecting and waiting for
-   * the headers, then each silence while the body is read (a watch's `inactivityTimeout`): the
-   * request is destroyed, and the caller sees a connection error. (The headers get a timer of
-   * their own: a socket's timeout starts only once it is connected, and then late.) The signal
-   * aborts it until the body has been read: node's own `signal` option lets go of the request
-   * once it has been sent, which would leave an idle watch open after its operator stopped.
-   */
-  private exchange(
-    info: ConnectionInfo,
-    req: RequestOptions,
-    timeoutMs: number,
-    streaming: boolean,
-  ): Promise<Response> {
-    const url = new URL(info.server);
-    const body = req.body === undefined ? undefined : Buffer.from(dumpJson(req.body));
-    const headers = this.headers(info, req);
-    if (body) headers['content-length'] = String(body.length);
-    const timedOut = (what: string) => new Error(`no ${what} for ${timeoutMs / 1000}s (timed out)`);
-    return new Promise((resolve, reject) => {
-      const request = (url.protocol === 'http:' ? http : https).request(
-        {
-          agent: this.agentsFor(info)[streaming ? 'streams' : 'requests'],
-          protocol: url.protocol,
-          hostname: url.hostname.replace(/^\[|\]$/g, ''),
-          port: url.port,
-          path: `${url.pathname.replace(/\/$/, '')}${req.path}${queryString(req.query)}`,
-          method: req.method,
-          headers,
-        },
-        (message) => {
-          clearTimeout(headersTimer);
-          request.setTimeout(timeoutMs, () => request.destroy(timedOut('response data')));
-          resolve({ statusCode: message.statusCode ?? 0, headers: message.headers, body: message });
-        },
-      );
-      const headersTimer = setTimeout(() => request.destroy(timedOut('response')), timeoutMs);
-      request.on('error', (error) => {
-        clearTimeout(headersTimer);
-        reject(error);
-      });
-      const signal = req.signal;
-      if (signal) {
-        const abort = () => request.destroy(signal.reason as Error);
-        if (signal.aborted) abort();
-        signal.addEventListener('abort', abort, { once: true });
-        request.once('close', () => signal.removeEventListener('abort', abort));
-      }
-      request.end(body);
-    });
-  }
-
-  private check(req: RequestOptions, response: Response, text: string): void {
+  private check(req: RequestOptions, response: Dispatcher.ResponseData, text: string): void {
     if (response.statusCode < 300) return;
     throw apiError(req.target, response, text);
   }
@@ -275,42 +216,33 @@ export class KubeClient {
     return token;
   }
 
-  private agentsFor(info: ConnectionInfo): { requests: Agent; streams: Agent } {
-    let agents = this.agents.get(info);
-    if (!agents) {
-      // Idle connections are kept for 30 s (TCP keep-alive probes after 30 s of silence), the
-      // most recently used first, so that a quiet operator settles on a few of them.
-      const pool = (maxSockets: number) => {
-        const options = {
+  private agentFor(info: ConnectionInfo): Agent {
+    let agent = this.agents.get(info);
+    if (!agent) {
+      agent = new Agent({
+        connect: {
+          ca: info.ca,
+          cert: info.certificate,
+          key: info.privateKey,
+          rejectUnauthorized: !info.insecure,
           keepAlive: true,
-          keepAliveMsecs: 30_000,
-          timeout: 30_000,
-          scheduling: 'lifo',
-          maxSockets,
-        } as const;
-        return new URL(info.server).protocol === 'http:'
-          ? new http.Agent(options)
-          : new https.Agent({
-              ...options,
-              ca: info.ca,
-              cert: info.certificate,
-              key: info.privateKey,
-              rejectUnauthorized: !info.insecure,
-            });
-      };
-      agents = { requests: pool(REQUEST_CONNECTIONS), streams: pool(Infinity) };
-      this.agents.set(info, agents);
+          keepAliveInitialDelay: 30_000,
+          // Connecting (TCP and TLS) is part of a request: bound it by the request timeout, not
+          // only by undici's default 10 s (a stalled server would outlast a shorter timeout).
+          timeout: Math.min(this.requestTimeout, 10) * 1000,
+        },
+        keepAliveTimeout: 30_000,
+        keepAliveMaxTimeout: 300_000,
+      });
+      this.agents.set(info, agent);
     }
-    return agents;
+    return agent;
   }
 
   private dropAgent(info: ConnectionInfo): void {
-    const agents = this.agents.get(info);
+    const agent = this.agents.get(info);
     this.agents.delete(info);
-    // Requests in flight finish on their sockets; idle ones close now.
-    for (const agent of agents ? [agents.requests, agents.streams] : [])
-      for (const sockets of Object.values(agent.freeSockets))
-        for (const socket of sockets ?? []) socket.destroy();
+    void agent?.close().catch(() => undefined);
   }
 
   private async rateLimit(): Promise<void> {
@@ -338,7 +270,7 @@ function queryString(query: RequestOptions['query']): string {
   return text ? `?${text}` : '';
 }
 
-function apiError(target: RequestTarget, response: Response, text: string): ApiError {
+function apiError(target: RequestTarget, response: Dispatcher.ResponseData, text: string): ApiError {
   let reason: string | undefined;
   let message = text.trim() || `HTTP ${response.statusCode}`;
   try {
