@@ -321,7 +321,6 @@ export class Operator extends EventEmitter<OperatorEvents> {
             labelSelector: target.labelSelector,
             // The owners reconcile after their own initial listing: no need to for each child's.
             deliver: (event, listing) => {
-              this.metrics?.watchEvent(resourceName(target.resource), event.type);
               if (!listing) this.owners.childChanged(target.owners, event.object);
             },
           },
@@ -661,8 +660,10 @@ export class Operator extends EventEmitter<OperatorEvents> {
         },
       });
       for await (const event of stream) {
-        if (event.type !== 'SYNCED') target.deliver(event, listing);
-        else if (event.initial) {
+        if (event.type !== 'SYNCED') {
+          this.metrics?.watchEvent(name, event.type);
+          target.deliver(event, listing);
+        } else if (event.initial) {
           listing = false;
           void (target.settled?.() ?? Promise.resolve()).then(resolveSynced);
         }
@@ -685,7 +686,6 @@ export class Operator extends EventEmitter<OperatorEvents> {
     const metadata = (event.object.metadata ?? {}) as JsonObject;
     const uid = textOf(metadata.uid);
     if (listing) this.memoryOf(uid).noticedByListing = true;
-    this.metrics?.watchEvent(name, event.type);
     if (rh.reconciling.length) this.owners.remember(rh, event.type, event.object);
     const handled = rh.changing.length + rh.watching.length + rh.spawning.length + rh.reconciling.length;
     const push = () => {
