@@ -44,6 +44,14 @@ async function operatorFor(t: TestContext, ns: string, options: OperatorOptions)
   return operator;
 }
 
+/** An operator on `ns` with metrics on 127.0.0.1 (any port), started; the URL of its /metrics. */
+async function startedWithMetrics(t: TestContext, ns: string): Promise<{ operator: Operator; url: string }> {
+  const operator = await operatorFor(t, ns, { metrics: '127.0.0.1:0' });
+  const port = new Promise<number>((resolve) => operator.once('metrics', resolve));
+  await operator.start();
+  return { operator, url: `http://127.0.0.1:${await port}/metrics` };
+}
+
 test('metrics count handler outcomes, API requests, watch streams and events, queue waits', async (t) => {
   const cluster = await sharedCluster();
   const ns = await testNamespace(t, cluster);
@@ -59,10 +67,7 @@ test('metrics count handler outcomes, API requests, watch streams and events, qu
   on.update(R, function update_fn() {
     return { updated: true };
   });
-  const operator = await operatorFor(t, ns, { metrics: '127.0.0.1:0' });
-  const port = new Promise<number>((resolve) => operator.once('metrics', resolve));
-  await operator.start();
-  const url = `http://127.0.0.1:${await port}/metrics`;
+  const { operator, url } = await startedWithMetrics(t, ns);
 
   for (const name of names) await kubectl(cluster, ['apply', '-n', ns, '-f', '-'], manifest(name, 1));
   const handled = async (name: string, key: string) =>
@@ -111,10 +116,7 @@ test('the owned children of on.reconcile count in the watch metrics, under their
   const cluster = await sharedCluster();
   const ns = await testNamespace(t, cluster);
   on.reconcile(R, function reconcile_fn() {}, { owns: ['configmaps'], resync: 0 });
-  const operator = await operatorFor(t, ns, { metrics: '127.0.0.1:0' });
-  const port = new Promise<number>((resolve) => operator.once('metrics', resolve));
-  await operator.start();
-  const url = `http://127.0.0.1:${await port}/metrics`;
+  const { url } = await startedWithMetrics(t, ns);
   // Children are watched by their owner label (set by adopt()); two of them, one changed once.
   for (const [name, value] of [
     ['child-a', '1'],

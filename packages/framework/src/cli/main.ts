@@ -13,7 +13,7 @@ import { generateManifests } from '../manifests/generate.ts';
 import { commentOf, DEFAULT_WEBHOOK_PORT } from '../manifests/webhooks.ts';
 import { detectIdentity, Peering } from '../peering/peering.ts';
 import { registry } from '../registry/registry.ts';
-import { Operator } from '../runtime/operator.ts';
+import { Operator, type OperatorOptions } from '../runtime/operator.ts';
 import { createLogger, type LogFormat, type LogLevel } from '../util/logging.ts';
 import { LoadError, loadOperatorFiles, typecheck } from './load.ts';
 
@@ -40,7 +40,7 @@ interface RunOptions {
   peeringLifetime?: number;
   liveness?: string;
   metrics?: string;
-  events: 'all' | 'warnings' | 'none';
+  events: NonNullable<OperatorOptions['events']>;
   verbose?: boolean;
   debug?: boolean;
   quiet?: boolean;
